@@ -1,0 +1,142 @@
+"""Inference backends: the same exported network run by PyTorch, ONNX Runtime or OpenVINO.
+
+Each backend takes a float32 NCHW batch in 0..1 and returns the raw head output
+``(batch, 4 + classes, anchors)``; pre- and post-processing live in ``detector.model``
+so every backend is measured and behaves the same way.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import yaml
+
+BackendName = Literal["pytorch", "onnx", "openvino"]
+Precision = Literal["f32", "bf16"]
+
+
+class ModelLoadError(RuntimeError):
+    """A model file is missing, corrupt or of a format no backend reads."""
+
+
+class Backend(Protocol):
+    name: BackendName
+    names: dict[int, str]
+    fixed_size: tuple[int, int] | None  # (h, w) for static exports, None when any multiple of 32 works
+
+    def infer(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def backend_for_path(path: Path) -> BackendName:
+    if path.suffix == ".pt":
+        return "pytorch"
+    if path.suffix == ".onnx":
+        return "onnx"
+    if path.is_dir() or path.suffix == ".xml":
+        return "openvino"
+    raise ModelLoadError(f"{path}: unsupported model format; expected a .pt, a .onnx, or an OpenVINO folder / .xml")
+
+
+class TorchBackend:
+    name: BackendName = "pytorch"
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import torch
+        from ultralytics.nn.tasks import load_checkpoint
+
+        try:
+            model, _ = load_checkpoint(str(path), device=torch.device("cpu"), fuse=True)
+        except Exception as error:  # pickle, zip and ultralytics errors all mean "not a usable checkpoint"
+            raise ModelLoadError(f"{path}: cannot load as an ultralytics PyTorch checkpoint ({error})") from error
+        self._torch, self._model, self.threads = torch, model, threads
+        self.names = {int(k): str(v) for k, v in dict(model.names).items()}
+        self.fixed_size = None
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        # ultralytics lowers torch to one thread on small machines; set ours before every call.
+        self._torch.set_num_threads(self.threads)
+        with self._torch.inference_mode():
+            output = self._model(self._torch.from_numpy(batch))
+        return (output[0] if isinstance(output, tuple | list) else output).numpy()
+
+
+class OnnxBackend:
+    name: BackendName = "onnx"
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:
+            raise ModelLoadError(f"{path}: cannot load as an ONNX model ({error})") from error
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self.names = _names_from_metadata(meta.get("names"), path)
+        self._input = self._session.get_inputs()[0]
+        shape = self._input.shape
+        self.fixed_size = (shape[2], shape[3]) if all(isinstance(s, int) for s in shape[2:]) else None
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self._input.name: batch})[0]
+
+
+class OpenVinoBackend:
+    name: BackendName = "openvino"
+
+    def __init__(self, path: Path, threads: int, precision: Precision) -> None:
+        import openvino as ov
+
+        xml = path if path.suffix == ".xml" else next(iter(sorted(path.glob("*.xml"))), None)
+        if xml is None or not xml.is_file():
+            raise ModelLoadError(f"{path}: no OpenVINO .xml model in this folder")
+        core = ov.Core()
+        config = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": threads,
+            # OpenVINO picks bf16 on CPUs that have it; the model card compares both.
+            "INFERENCE_PRECISION_HINT": ov.Type.bf16 if precision == "bf16" else ov.Type.f32,
+        }
+        try:
+            model = core.read_model(str(xml))
+            self._compiled = core.compile_model(model, "CPU", config)
+        except Exception as error:
+            raise ModelLoadError(f"{xml}: cannot load as an OpenVINO model ({error})") from error
+        metadata = xml.parent / "metadata.yaml"
+        names = yaml.safe_load(metadata.read_text()).get("names") if metadata.is_file() else None
+        self.names = _names_from_metadata(names, path)
+        self._request = self._compiled.create_infer_request()
+        shape = model.input(0).get_partial_shape()
+        self.fixed_size = (shape[2].get_length(), shape[3].get_length()) if shape[2].is_static and shape[3].is_static else None
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        self._request.infer({0: batch})
+        return self._request.get_output_tensor(0).data.copy()
+
+
+def _names_from_metadata(names: object, path: Path) -> dict[int, str]:
+    if isinstance(names, str):
+        names = ast.literal_eval(names)
+    if not isinstance(names, dict) or not names:
+        raise ModelLoadError(f"{path}: model has no class names in its metadata (export it with ultralytics)")
+    return {int(k): str(v) for k, v in names.items()}
+
+
+def open_backend(path: Path, backend: BackendName | None = None, threads: int = 2,
+                 precision: Precision = "f32") -> Backend:
+    """Load ``path`` with the named backend (or the one its format implies)."""
+    if not path.exists():
+        raise ModelLoadError(f"model file not found: {path}")
+    kind = backend or backend_for_path(path)
+    if kind != backend_for_path(path):
+        raise ModelLoadError(f"{path}: is a {backend_for_path(path)} model, not {kind}")
+    if kind == "pytorch":
+        return TorchBackend(path, threads)
+    if kind == "onnx":
+        return OnnxBackend(path, threads)
+    return OpenVinoBackend(path, threads, precision)

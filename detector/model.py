@@ -1,0 +1,209 @@
+"""``Detector``: finds persons and cigarettes in frames with any backend.
+
+>>> detector = Detector(DetectorSettings(backend="openvino"))   # doctest: +SKIP
+>>> detections = detector.detect(frame_bgr)                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from detector.backends import Backend, BackendName, Precision, open_backend
+from detector.detections import CIGARETTE, PERSON, Detections
+
+MODELS_DIR = Path(os.environ.get("SMOKEWATCH_MODELS_DIR", Path(__file__).resolve().parent.parent / "models"))
+SHIPPED_MODEL = "smokewatch-v1"
+LETTERBOX_FILL = 114
+
+
+def shipped_model_path(backend: BackendName) -> Path:
+    """Where the shipped model lives for ``backend`` (``models/`` in the repository)."""
+    return {
+        "pytorch": MODELS_DIR / f"{SHIPPED_MODEL}.pt",
+        "onnx": MODELS_DIR / f"{SHIPPED_MODEL}.onnx",
+        "openvino": MODELS_DIR / f"{SHIPPED_MODEL}_openvino_model",
+    }[backend]
+
+
+class SecondLookSettings(BaseModel):
+    """A higher-resolution pass over each person crop, for cigarettes too small in the full frame."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Run the second look on person crops.")
+    imgsz: int = Field(320, ge=64, le=1280, description="Input size of the crop pass, in pixels.")
+    max_persons: int = Field(4, ge=1, description="At most this many persons (highest score first) per frame.")
+    margin: float = Field(0.15, ge=0, le=1, description="Crop grows by this fraction of the person box on each side.")
+    min_zoom: float = Field(1.5, ge=1, description="Only look again when the crop is seen at least this many times "
+                                                   "larger than in the first pass.")
+
+
+class DetectorSettings(BaseModel):
+    """Which model runs, how, and which boxes count."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Path | None = Field(None, description="Model file (.pt, .onnx or OpenVINO folder); None uses the shipped model.")
+    backend: Literal["auto", "openvino", "onnx", "pytorch"] = Field(
+        "auto", description="'auto' takes the model's format, or OpenVINO for the shipped model.")
+    imgsz: int = Field(512, ge=64, le=1920, description="Longest side of the first-pass input, in pixels.")
+    person_conf: float = Field(0.35, gt=0, lt=1, description="Minimum score of a person box.")
+    cigarette_conf: float = Field(0.25, gt=0, lt=1, description="Minimum score of a cigarette box.")
+    iou: float = Field(0.5, gt=0, lt=1, description="Non-maximum suppression IoU.")
+    threads: int = Field(max(1, os.cpu_count() or 1), ge=1, description="CPU threads for inference.")
+    openvino_precision: Precision = Field("f32", description="OpenVINO CPU precision: 'f32' or 'bf16' (faster where "
+                                                              "the CPU has it; see the model card for accuracy).")
+    second_look: SecondLookSettings = Field(default_factory=SecondLookSettings,
+                                            description="Second look at person crops.")
+
+
+def check_frame(frame: object) -> np.ndarray:
+    """Raise a clear error unless ``frame`` is an HxWx3 uint8 BGR image."""
+    if not isinstance(frame, np.ndarray):
+        raise TypeError(f"frame must be a numpy array, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frame must be uint8 BGR, got dtype {frame.dtype}")
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frame must have shape (height, width, 3), got {frame.shape}")
+    if frame.shape[0] < 16 or frame.shape[1] < 16:
+        raise ValueError(f"frame is too small to analyze: {frame.shape[1]}x{frame.shape[0]}")
+    return frame
+
+
+class Letterbox:
+    """Resize keeping the aspect ratio and pad to the network's input; maps boxes back."""
+
+    def __init__(self, shape: tuple[int, int], imgsz: int, fixed: tuple[int, int] | None) -> None:
+        h, w = shape
+        if fixed is None:
+            self.scale = imgsz / max(h, w)
+            new_w, new_h = round(w * self.scale), round(h * self.scale)
+            self.out_w, self.out_h = -(-new_w // 32) * 32, -(-new_h // 32) * 32
+        else:
+            self.out_h, self.out_w = fixed
+            self.scale = min(self.out_h / h, self.out_w / w)
+            new_w, new_h = round(w * self.scale), round(h * self.scale)
+        self.new_size = (new_w, new_h)
+        self.pad_x, self.pad_y = (self.out_w - new_w) // 2, (self.out_h - new_h) // 2
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        resized = cv2.resize(image, self.new_size, interpolation=cv2.INTER_LINEAR)
+        canvas = np.full((self.out_h, self.out_w, 3), LETTERBOX_FILL, np.uint8)
+        canvas[self.pad_y : self.pad_y + self.new_size[1], self.pad_x : self.pad_x + self.new_size[0]] = resized
+        return canvas
+
+    def to_source(self, xyxy: np.ndarray) -> np.ndarray:
+        out = xyxy.copy()
+        out[:, [0, 2]] = (out[:, [0, 2]] - self.pad_x) / self.scale
+        out[:, [1, 3]] = (out[:, [1, 3]] - self.pad_y) / self.scale
+        return out
+
+
+def to_tensor(images: list[np.ndarray]) -> np.ndarray:
+    """BGR HWC uint8 images of one size to an RGB NCHW float32 batch in 0..1."""
+    batch = np.stack(images)[..., ::-1].transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(batch, dtype=np.float32) / 255.0
+
+
+def decode(output: np.ndarray, min_conf: np.ndarray, iou: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw head output ``(4 + classes, anchors)`` to boxes (xyxy), scores and classes after per-class NMS."""
+    scores_all = output[4:].T
+    class_id = scores_all.argmax(1)
+    score = scores_all[np.arange(len(class_id)), class_id]
+    keep = score >= min_conf[class_id]
+    cx, cy, w, h = output[:4, keep]
+    class_id, score = class_id[keep], score[keep]
+    xywh = np.stack([cx - w / 2, cy - h / 2, w, h], 1)
+    kept = cv2.dnn.NMSBoxesBatched(xywh.tolist(), score.tolist(), class_id.tolist(), 0.0, iou) if len(score) else []
+    kept = np.asarray(kept, np.int64).reshape(-1)
+    boxes = xywh[kept]
+    boxes[:, 2:] += boxes[:, :2]
+    return boxes, score[kept], class_id[kept]
+
+
+class Detector:
+    """Loads a model once and detects persons and cigarettes in frames."""
+
+    def __init__(self, settings: DetectorSettings | None = None) -> None:
+        self.settings = settings or DetectorSettings()
+        path = self.settings.model
+        backend: BackendName | None = None if self.settings.backend == "auto" else self.settings.backend
+        if path is None:
+            backend = backend or "openvino"
+            path = shipped_model_path(backend)
+        self.model_path = path
+        self.backend: Backend = open_backend(path, backend, self.settings.threads, self.settings.openvino_precision)
+        names = self.backend.names
+        missing = {PERSON, CIGARETTE} - set(names.values())
+        if missing:
+            raise ValueError(f"{path}: model lacks the classes {sorted(missing)}; it has {sorted(names.values())}")
+        self.names = names
+        self.person_id = next(k for k, v in names.items() if v == PERSON)
+        self.cigarette_id = next(k for k, v in names.items() if v == CIGARETTE)
+        self._min_conf = np.full(max(names) + 1, 1.01, np.float32)  # classes we do not use never pass
+        self._min_conf[self.person_id] = self.settings.person_conf
+        self._min_conf[self.cigarette_id] = self.settings.cigarette_conf
+
+    @property
+    def version(self) -> str:
+        """Names the model file, for evidence manifests."""
+        return f"{self.model_path.name} ({self.backend.name})"
+
+    def warmup(self, shape: tuple[int, int] = (720, 1280)) -> None:
+        self.detect(np.zeros((*shape, 3), np.uint8))
+
+    def _run(self, image: np.ndarray, imgsz: int) -> Detections:
+        letterbox = Letterbox(image.shape[:2], imgsz, self.backend.fixed_size)
+        output = self.backend.infer(to_tensor([letterbox.apply(image)]))[0]
+        boxes, scores, classes = decode(output, self._min_conf, self.settings.iou)
+        boxes = letterbox.to_source(boxes)
+        h, w = image.shape[:2]
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        return Detections(boxes, scores, classes, names=self.names)
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        """Persons and cigarettes in one BGR frame, in frame pixels."""
+        frame = check_frame(frame)
+        first = self._run(frame, self.settings.imgsz)
+        if not self.settings.second_look.enabled:
+            return first
+        return self._second_look(frame, first)
+
+    def detect_batch(self, frames: list[np.ndarray]) -> list[Detections]:
+        """``detect`` for frames from several cameras (sizes may differ), in order."""
+        return [self.detect(frame) for frame in frames]
+
+    def _second_look(self, frame: np.ndarray, first: Detections) -> Detections:
+        look = self.settings.second_look
+        h, w = frame.shape[:2]
+        first_scale = self.settings.imgsz / max(h, w)
+        persons = first.of_class(self.person_id)
+        order = np.argsort(-persons.confidence)[: look.max_persons]
+        found = [first]
+        for x1, y1, x2, y2 in persons.xyxy[order]:
+            mx, my = (x2 - x1) * look.margin, (y2 - y1) * look.margin
+            cx1, cy1 = int(max(0, x1 - mx)), int(max(0, y1 - my))
+            cx2, cy2 = int(min(w, x2 + mx)), int(min(h, y2 + my))
+            if cx2 - cx1 < 16 or cy2 - cy1 < 16:
+                continue
+            if look.imgsz / max(cx2 - cx1, cy2 - cy1) < look.min_zoom * first_scale:
+                continue  # the crop would not be seen any larger than in the first pass
+            crop = self._run(frame[cy1:cy2, cx1:cx2], look.imgsz).of_class(self.cigarette_id)
+            crop.xyxy[:, [0, 2]] += cx1
+            crop.xyxy[:, [1, 3]] += cy1
+            found.append(crop)
+        if len(found) == 1:
+            return first
+        merged = Detections.merge(found)
+        xywh = merged.xyxy.copy()
+        xywh[:, 2:] -= xywh[:, :2]
+        kept = cv2.dnn.NMSBoxesBatched(xywh.tolist(), merged.confidence.tolist(), merged.class_id.tolist(),
+                                       0.0, self.settings.iou)
+        return merged[np.asarray(kept, np.int64).reshape(-1)]

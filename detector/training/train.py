@@ -1,0 +1,104 @@
+"""Train the person + cigarette detector: prepare data, fine-tune, write the run summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from ultralytics import YOLO
+from ultralytics.nn.tasks import DetectionModel
+
+from detector.training.coco_yolov5 import load_yolov5_state_dict, transfer_backbone
+from detector.training.dataset import CLASS_NAMES, default_sources, prepare
+
+log = logging.getLogger(__name__)
+
+
+class TrainingConfig(BaseModel):
+    """Everything one training run depends on; saved beside the weights."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    shared_dir: Path = Field(Path("../shared"), description="Folder with datasets/ and weights/ (the team's shared data).")
+    extra_dataset_dir: Path | None = Field(
+        None, description="The extracted datasetrokok15/ folder (train/valid/test); None trains on the shared sets only.")
+    data_dir: Path = Field(Path("runs/data"), description="Where the merged dataset (links, labels, lists) is written.")
+    run_dir: Path = Field(Path("runs/train"), description="Parent folder of training runs.")
+    name: str = Field("smokewatch", description="Run name; weights land in run_dir/name/weights/.")
+    init: str = Field("coco-yolov5n", description="'coco-yolov5n' transfers the shared COCO backbone; else a .pt to continue from.")
+    architecture: str = Field("yolov5n.yaml", description="ultralytics model yaml used with init 'coco-yolov5n'.")
+    imgsz: int = Field(512, ge=160, le=1280, description="Training image size in pixels (multiple of 32).")
+    epochs: int = Field(6, ge=1, description="Epochs; with hours set, ultralytics re-plans this after the first epoch.")
+    hours: float | None = Field(None, gt=0, description="Wall-clock budget; overrides epochs when set.")
+    batch: int = Field(16, ge=1, description="Images per batch.")
+    workers: int = Field(2, ge=0, description="Data loader processes.")
+    device: str = Field("cpu", description="'cpu' or a CUDA index such as '0'.")
+    warmup_epochs: float = Field(0.5, ge=0, description="Learning-rate warm-up; short because CPU runs are few epochs.")
+    close_mosaic: int = Field(1, ge=0, description="Final epochs trained without mosaic augmentation.")
+    person_conf: float = Field(0.35, gt=0, lt=1, description="Score above which the COCO model's persons become labels.")
+    dedup_distance: int = Field(4, ge=0, le=64, description="Max dHash Hamming distance treated as a near-duplicate.")
+    seed: int = Field(0, description="Random seed for ultralytics.")
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> TrainingConfig:
+        return cls.model_validate(yaml.safe_load(path.read_text()) or {})
+
+
+def initial_checkpoint(config: TrainingConfig) -> Path:
+    """An ultralytics checkpoint to fine-tune from (COCO backbone transferred, or a given .pt)."""
+    if config.init != "coco-yolov5n":
+        path = Path(config.init)
+        if not path.is_file():
+            raise FileNotFoundError(f"init checkpoint not found: {path}")
+        return path
+    model = DetectionModel(config.architecture, nc=len(CLASS_NAMES), verbose=False)
+    copied = transfer_backbone(model, load_yolov5_state_dict(config.shared_dir / "weights" / "coco-yolov5n-v6.1.pt"))
+    log.info("transferred %d COCO YOLOv5n tensors into %s", copied, config.architecture)
+    model.names = CLASS_NAMES
+    path = config.run_dir / f"{config.name}-init.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model, "train_args": {}, "epoch": -1, "date": time.strftime("%Y-%m-%d")}, path)
+    return path
+
+
+def train(config: TrainingConfig, resume: bool = False) -> Path:
+    """Run (or resume) training; return the run folder, which holds weights/ and summary.json."""
+    run = config.run_dir / config.name
+    last = run / "weights" / "last.pt"
+    data_summary = prepare(default_sources(config.shared_dir, config.extra_dataset_dir), config.data_dir,
+                           config.shared_dir / "weights" / "coco-yolov5n-v6.1.pt",
+                           dedup_distance=config.dedup_distance, person_conf=config.person_conf)
+    started = time.time()
+    if resume:
+        if not last.is_file():
+            raise FileNotFoundError(f"nothing to resume: {last} does not exist")
+        YOLO(str(last)).train(resume=True)
+    else:
+        model = YOLO(str(initial_checkpoint(config)))
+        model.train(
+            data=str((config.data_dir / "data.yaml").resolve()), imgsz=config.imgsz, epochs=config.epochs,
+            time=config.hours, batch=config.batch, workers=config.workers, device=config.device,
+            project=str(config.run_dir.resolve()), name=config.name, exist_ok=True, seed=config.seed,
+            warmup_epochs=config.warmup_epochs, close_mosaic=config.close_mosaic, plots=False,
+        )
+    write_summary(run, config, data_summary, time.time() - started)
+    return run
+
+
+def write_summary(run: Path, config: TrainingConfig, data_summary: dict[str, object], seconds: float) -> None:
+    rows = list(csv.DictReader((run / "results.csv").open())) if (run / "results.csv").is_file() else []
+    rows = [{k.strip(): v.strip() for k, v in row.items()} for row in rows]
+    summary = {
+        "config": json.loads(config.model_dump_json()),
+        "data": data_summary,
+        "epochs_completed": len(rows),
+        "train_seconds_this_invocation": round(seconds),
+        "metrics_per_epoch": rows,
+    }
+    (run / "summary.json").write_text(json.dumps(summary, indent=2))
