@@ -1,0 +1,1 @@
+"""HTTP API: cases, events, evidence, cameras, health and metrics."""

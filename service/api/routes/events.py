@@ -1,0 +1,45 @@
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from service.api.deps import SessionDep
+from service.api.routes.filters import FiltersDep
+from service.api.schemas import EventDetail, EventPublic, EvidenceFilePublic, Page
+from service.db.models import Camera, Event
+
+router = APIRouter(prefix="/api/events", tags=["events"])
+
+
+def event_detail(event: Event) -> EventDetail:
+    detail = EventDetail.model_validate(event)
+    detail.files = [EvidenceFilePublic.model_validate(f).model_copy(update={"url": f"/api/evidence/{f.id}"}) for f in event.files]
+    return detail
+
+
+@router.get("", response_model=Page[EventPublic])
+def list_events(session: SessionDep, filters: FiltersDep,
+                status: Annotated[str | None, Query(description="recording, complete, incomplete, evidence_failed")] = None) -> dict:
+    query = select(Event).join(Camera)
+    if filters.camera:
+        query = query.where(Event.camera_id == filters.camera)
+    if filters.site:
+        query = query.where(Camera.site == filters.site)
+    if filters.since:
+        query = query.where(Event.started_at >= filters.since)
+    if filters.until:
+        query = query.where(Event.started_at < filters.until)
+    if status:
+        query = query.where(Event.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = session.scalars(query.order_by(Event.started_at.desc()).limit(filters.limit).offset(filters.offset))
+    return {"total": total, "items": list(items)}
+
+
+@router.get("/{event_id}", response_model=EventDetail)
+def get_event(event_id: str, session: SessionDep) -> EventDetail:
+    event = session.scalar(select(Event).where(Event.id == event_id).options(selectinload(Event.files)))
+    if event is None:
+        raise HTTPException(404, f"no event {event_id!r}")
+    return event_detail(event)

@@ -1,0 +1,154 @@
+"""``smokewatch``: run the monitor and API, serve the API alone, check a config, train."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from service.config import AppConfig, ConfigError, load_config, single_source_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Smokewatch: catches smoking in no-smoking areas and queues cases for review.")
+log = logging.getLogger("smokewatch")
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Cameras file (see cameras.example.yaml).")]
+DatabaseOption = Annotated[str | None, typer.Option(help="SQLAlchemy URL; overrides the config (default sqlite:///smokewatch.db).")]
+EvidenceOption = Annotated[Path | None, typer.Option(help="Evidence folder; overrides the config (default ./evidence).")]
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s",
+                        datefmt="%Y-%m-%d %H:%M:%S")
+    for noisy in ("uvicorn.access", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(message, err=True, fg=typer.colors.RED)
+    return typer.Exit(2)
+
+
+def _load(config: Path | None, source: str | None, database_url: str | None, evidence_dir: Path | None) -> AppConfig:
+    try:
+        loaded = load_config(config) if config else AppConfig()
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+    if source is not None:
+        loaded = single_source_config(source, loaded)
+    storage = loaded.storage.model_copy(update={k: v for k, v in {"database_url": database_url, "evidence_dir": evidence_dir}.items()
+                                                if v is not None})
+    return loaded.model_copy(update={"storage": storage})
+
+
+@app.command()
+def run(
+    source: Annotated[str | None, typer.Option("--source", "-s", help="One camera: video file, RTSP/HTTP URL or device index.")] = None,
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+    evidence_dir: EvidenceOption = None,
+    host: Annotated[str | None, typer.Option(help="API address (default from config: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="API port (default from config: 8000).")] = None,
+    api: Annotated[bool, typer.Option(help="Serve the API in the same process.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Watch cameras, confirm smoking, save evidence and open cases (with the API)."""
+    _setup_logging(verbose)
+    if (source is None) == (config is None):
+        raise _fail("give exactly one of --source VIDEO_OR_URL (one camera) or --config cameras.yaml (a fleet)")
+    settings = _load(config, source, database_url, evidence_dir)
+    if not settings.cameras:
+        raise _fail(f"{config}: no cameras configured")
+    from detector import Detector, ModelLoadError
+    from service.db.session import Database
+    from service.evidence import EvidenceStore
+    from service.metrics import Metrics
+    from service.monitor import Monitor
+
+    try:
+        detector = Detector(settings.detector)
+    except (ModelLoadError, ValueError) as error:
+        raise _fail(f"cannot load the model: {error}") from None
+    detector.warmup()
+    log.info("model %s loaded", detector.version)
+    database = Database(settings.storage.database_url)
+    store = EvidenceStore(settings.storage.evidence_dir, settings.storage.min_free_mb)
+    metrics = Metrics(storage_bytes=store.used_bytes)
+    monitor = Monitor(settings, database, store, detector, metrics)
+    monitor.start()
+    stop = threading.Event()
+    try:
+        if api:
+            _serve(database, store, metrics, host or settings.api.host, port or settings.api.port)
+        else:
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            if all(c.is_file and not c.loop for c in monitor.cameras.values()):
+                monitor.wait_until_idle(timeout=7 * 24 * 3600)
+            else:
+                stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        log.info("stopping: finishing open events")
+        monitor.stop()
+        database.dispose()
+
+
+def _serve(database: object, store: object, metrics: object, host: str, port: int) -> None:
+    import uvicorn
+
+    from service.api.app import create_app
+
+    application = create_app(database, store, metrics)  # type: ignore[arg-type]
+    log.info("API at http://%s:%d (docs at http://%s:%d/docs)", host, port, host, port)
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+    evidence_dir: EvidenceOption = None,
+    host: Annotated[str | None, typer.Option(help="API address.")] = None,
+    port: Annotated[int | None, typer.Option(help="API port.")] = None,
+) -> None:
+    """Serve the API only (cases, events, evidence, cameras, metrics)."""
+    _setup_logging(False)
+    settings = _load(config, None, database_url, evidence_dir)
+    from service.db.session import Database
+    from service.evidence import EvidenceStore
+
+    _serve(Database(settings.storage.database_url), EvidenceStore(settings.storage.evidence_dir), None,
+           host or settings.api.host, port or settings.api.port)
+
+
+@app.command("check-config")
+def check_config(file: Annotated[Path, typer.Argument(help="Cameras file to validate.")]) -> None:
+    """Validate a cameras file and print it with defaults merged into every camera."""
+    try:
+        loaded = load_config(file)
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+    typer.echo(yaml.safe_dump(loaded.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
+    typer.secho(f"{file}: OK, {len(loaded.cameras)} camera(s)", err=True, fg=typer.colors.GREEN)
+
+
+@app.command()
+def train(config: Annotated[Path, typer.Option(help="Training YAML, e.g. detector/training/cpu.yaml.")],
+          resume: Annotated[bool, typer.Option(help="Continue the run from its last.pt.")] = False) -> None:
+    """Prepare the datasets and train the person + cigarette detector."""
+    _setup_logging(False)
+    from detector.training.train import TrainingConfig
+    from detector.training.train import train as run_training
+
+    typer.echo(f"run folder: {run_training(TrainingConfig.from_yaml(config), resume=resume)}")
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,1 @@
+"""Cases, events, evidence files and camera status in SQLite or PostgreSQL."""
