@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -150,5 +149,8 @@ def train(config: Annotated[Path, typer.Option(help="Training YAML, e.g. detecto
     typer.echo(f"run folder: {run_training(TrainingConfig.from_yaml(config), resume=resume)}")
 
 
-def main() -> None:  # pragma: no cover
-    sys.exit(app())
+# The CLI is the composition root: the only place where service meets evaluation.
+from evaluation.cli import bench, evaluate_app  # noqa: E402
+
+app.add_typer(evaluate_app, name="evaluate")
+app.command()(bench)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+from fractions import Fraction
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -99,13 +100,13 @@ def _transcode_h264(source: Path, target: Path) -> None:
     with av.open(str(source)) as inp, av.open(str(temporary), "w", format="mp4", options={"movflags": "faststart"}) as out:
         in_stream = inp.streams.video[0]
         rate = in_stream.average_rate or 25
-        encoder = out.add_stream("libx264", rate=rate)
+        encoder = out.add_stream("libx264", rate=Fraction(int(round(float(rate))), 1))
         encoder.width, encoder.height = in_stream.codec_context.width // 2 * 2, in_stream.codec_context.height // 2 * 2
         encoder.pix_fmt = "yuv420p"
         encoder.options = {"preset": "veryfast", "crf": "23"}
-        for frame in inp.decode(in_stream):
+        for index, frame in enumerate(inp.decode(in_stream)):
             frame = frame.reformat(width=encoder.width, height=encoder.height, format="yuv420p")
-            frame.pts, frame.time_base = None, None
+            frame.pts, frame.time_base = index, Fraction(1, int(round(float(rate))))
             out.mux(encoder.encode(frame))
         out.mux(encoder.encode(None))
     os.replace(temporary, target)

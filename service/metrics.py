@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 
 class Metrics:
@@ -13,7 +15,6 @@ class Metrics:
 
     def __init__(self, storage_bytes: Callable[[], int] | None = None) -> None:
         self.registry = CollectorRegistry()
-        self.frames_read = Counter("smokewatch_frames_read_total", "Frames decoded from cameras", ["camera"], registry=self.registry)
         self.frames_analyzed = Counter("smokewatch_frames_analyzed_total", "Frames analyzed", ["camera"], registry=self.registry)
         self.frames_dropped = Counter("smokewatch_frames_dropped_total", "Frames chosen for analysis but dropped because "
                                       "analysis was behind", ["camera"], registry=self.registry)
@@ -28,6 +29,23 @@ class Metrics:
         storage = Gauge("smokewatch_storage_used_bytes", "Bytes used by the evidence folder", registry=self.registry)
         if storage_bytes is not None:
             storage.set_function(_cached(storage_bytes, 30.0))
+        self._frames_read = _FramesRead()
+        self.registry.register(self._frames_read)
+
+    def count_frames_read(self, source: Callable[[], dict[str, int]]) -> None:
+        """Report decoded frames per camera from the readers' own counters."""
+        self._frames_read.source = source
+
+
+class _FramesRead(Collector):
+    def __init__(self) -> None:
+        self.source: Callable[[], dict[str, int]] = dict
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        family = CounterMetricFamily("smokewatch_frames_read", "Frames decoded from cameras", labels=["camera"])
+        for camera, count in self.source().items():
+            family.add_metric([camera], count)
+        yield family
 
 
 def _cached(function: Callable[[], int], seconds: float) -> Callable[[], float]:

@@ -73,6 +73,7 @@ class Monitor:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+        self.metrics.count_frames_read(lambda: {camera_id: r.frames_read for camera_id, r in self.readers.items()})
         for camera in self.cameras.values():
             ring = camera.evidence.pre_roll_s + 10.0
             reader = CameraReader(camera, self._on_frame, self._on_status, ring)

@@ -27,7 +27,7 @@ from service.pipeline import AnalyzedFrame
 log = logging.getLogger(__name__)
 
 # Fragmented MP4: a file cut short by a crash still holds every fragment written so far.
-PARTIAL_MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+PARTIAL_MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
 
 
 class SourceError(RuntimeError):
@@ -182,15 +182,14 @@ class VideoSource:
         started = time.monotonic()
         wall_origin = self.start_wallclock or datetime.now(UTC)
         for packet in container.demux(stream):
-            if packet.size == 0:
-                continue  # flush packet
             stamp = packet.dts if packet.dts is not None else packet.pts
             if stamp is not None and origin is None:
                 origin = stamp
             t = float((stamp - origin) * time_base) if stamp is not None and origin is not None else 0.0
-            stored = StoredPacket(bytes(packet), packet.pts, packet.dts, packet.is_keyframe, t)
-            self.ring.append(stored)
-            self._feed_recordings(stored, stream)
+            if packet.size:  # the empty packet at the end only flushes the decoder's last frames
+                stored = StoredPacket(bytes(packet), packet.pts, packet.dts, packet.is_keyframe, t)
+                self._feed_recordings(stored, stream)  # before the ring takes it, so a new clip's pre-roll ends just before it
+                self.ring.append(stored)
             for frame in packet.decode():
                 self.frames_read += 1
                 frame_t = float((frame.pts - origin) * time_base) if frame.pts is not None and origin is not None else t
@@ -226,8 +225,7 @@ class VideoSource:
                     self._finish(recording)
                     continue
                 try:
-                    if recording.last_t is None or packet.t >= recording.last_t:
-                        recording.write(packet)
+                    recording.write(packet)
                 except (av.error.FFmpegError, OSError) as error:
                     recording.error = f"cannot write clip {recording.path}: {error}"
                     self._recordings.remove(recording)
@@ -266,7 +264,13 @@ class CameraReader(threading.Thread):
         self.stop_event = threading.Event()
         self.source: VideoSource | None = None
         self.reconnects = 0
-        self.frames_read_total = 0
+        self._frames_read_done = 0  # by connections that have ended
+
+    @property
+    def frames_read(self) -> int:
+        """Frames decoded since the reader started, across reconnections."""
+        source = self.source
+        return self._frames_read_done + (source.frames_read if source is not None else 0)
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -288,7 +292,8 @@ class CameraReader(threading.Thread):
             except SourceError as error:
                 reason = str(error)
             finally:
-                self.frames_read_total += source.frames_read
+                self._frames_read_done += source.frames_read
+                self.source = None
             if self.stop_event.is_set():
                 break
             if self.camera.is_file and not self.camera.loop and online:

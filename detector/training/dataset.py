@@ -123,6 +123,7 @@ def _batched(items: list[ImageRecord], size: int) -> Iterator[list[ImageRecord]]
 def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
             dedup_distance: int = 4, person_conf: float = 0.35) -> dict[str, object]:
     """Write the merged dataset under ``out`` and return its summary (also saved as summary.json)."""
+    out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     records_file = out / "records.json"
     cached: dict[str, ImageRecord] = {}
@@ -177,11 +178,13 @@ def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
 
     lists: dict[str, list[str]] = {"train": [], "val": []}
     for record in keep:
-        source_path = Path(record.path)
+        source_path = Path(record.path).resolve()
         image_link = out / "images" / record.source / source_path.name
         label_file = out / "labels" / record.source / (source_path.stem + ".txt")
         image_link.parent.mkdir(parents=True, exist_ok=True)
         label_file.parent.mkdir(parents=True, exist_ok=True)
+        if image_link.is_symlink() and image_link.readlink() != source_path:
+            image_link.unlink()
         if not image_link.is_symlink():
             image_link.symlink_to(source_path)
         rows = [(PERSON, box) for box in record.persons or []] + [(CIGARETTE, box) for box in record.cigarettes]

@@ -1,0 +1,215 @@
+"""``smokewatch evaluate videos|images|compare`` and ``smokewatch bench``."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from service.config import AppConfig, CameraConfig, ConfigError, load_config
+
+evaluate_app = typer.Typer(no_args_is_help=True, help="Accuracy on labeled videos and image sets.")
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".ts", ".webm"}
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Cameras file whose detector and camera settings are used.")]
+CameraOption = Annotated[str | None, typer.Option(help="Camera in --config whose settings every video uses (default: the first).")]
+ModelOption = Annotated[Path | None, typer.Option(help="Model file (.pt, .onnx, OpenVINO folder); default: the config's or the shipped one.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(message, err=True, fg=typer.colors.RED)
+    return typer.Exit(2)
+
+
+def _settings(config: Path | None, camera: str | None, model: Path | None) -> tuple[AppConfig, CameraConfig | None]:
+    try:
+        loaded = load_config(config) if config else AppConfig()
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+    if model is not None:
+        loaded = loaded.model_copy(update={"detector": loaded.detector.model_copy(update={"model": model, "backend": "auto"})})
+    template = None
+    if loaded.cameras:
+        matches = [c for c in loaded.cameras if camera in (None, c.id)]
+        if not matches:
+            raise _fail(f"{config}: no camera {camera!r}; cameras are {[c.id for c in loaded.cameras]}")
+        template = matches[0]
+    return loaded, template
+
+
+def _video_report(labels_file: Path, videos_dir: Path, config: Path | None, camera: str | None, model: Path | None,
+                  sweep: bool, max_false_alarms_per_hour: float, progress: bool) -> tuple[dict, list[str]]:
+    from detector import Detector, ModelLoadError
+    from evaluation.labels import LabelFileError, load_labels
+    from evaluation.metrics import evaluate, sweep as run_sweep
+    from evaluation.report import build_report
+    from evaluation.runner import default_grid, record_videos, rescorer
+    from service.config import EventSettings
+
+    try:
+        labels = load_labels(labels_file, videos_dir)
+    except LabelFileError as error:
+        raise _fail(str(error)) from None
+    for problem in labels.errors:
+        typer.secho(problem, err=True, fg=typer.colors.YELLOW)
+    settings, template = _settings(config, camera, model)
+    try:
+        detector = Detector(settings.detector)
+    except (ModelLoadError, ValueError) as error:
+        raise _fail(f"cannot load the model: {error}") from None
+    videos = [videos_dir / name for name in sorted(labels.videos)]
+    recorded = record_videos(videos, template, detector, settings, progress)
+    for video in recorded:
+        if video.error:
+            typer.secho(f"{video.video}: {video.error}; left out", err=True, fg=typer.colors.YELLOW)
+    result = evaluate(labels, [video.as_run() for video in recorded])
+    events = template.events if template else EventSettings()
+    sweep_result = run_sweep(labels, default_grid(events), rescorer(recorded, events),
+                             max_false_alarms_per_hour=max_false_alarms_per_hour) if sweep else None
+    report = build_report(result, sweep=sweep_result, model=detector.version, config={
+        "detector": settings.detector.model_dump(mode="json"), "events": events.model_dump(mode="json"),
+        "analysis_fps": template.analysis_fps if template else CameraConfig(id="x", source="x").analysis_fps,
+        "labels": str(labels_file), "videos": str(videos_dir), "machine": platform.processor() or platform.machine(),
+    })
+    return report, labels.errors
+
+
+@evaluate_app.command("videos")
+def evaluate_videos(
+    labels: Annotated[Path, typer.Option(help="Labels CSV (see evaluation/LABELS.md), e.g. ../shared/videos/labels.csv.")],
+    videos: Annotated[Path, typer.Option(help="Folder holding the labeled videos.")],
+    out: Annotated[Path, typer.Option(help="Folder for report.json and report.html.")] = Path("evaluation-report"),
+    config: ConfigOption = None,
+    camera: CameraOption = None,
+    model: ModelOption = None,
+    sweep: Annotated[bool, typer.Option(help="Re-score over a grid of thresholds and event timings.")] = True,
+    max_false_alarms_per_hour: Annotated[float, typer.Option(help="Budget for the 'best recall' operating point.")] = 1.0,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Event precision, recall, false alarms per hour and time to alert on labeled videos."""
+    from evaluation.report import collect_thumbnails, write_html, write_json
+
+    report, _ = _video_report(labels, videos, config, camera, model, sweep, max_false_alarms_per_hour, progress)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(report, out / "report.json")
+    thumbnails, problems = collect_thumbnails(report, videos)
+    for problem in problems:
+        typer.secho(problem, err=True, fg=typer.colors.YELLOW)
+    write_html(report, out / "report.html", thumbnails)
+    s = report["summary"]
+
+    def show(value: object) -> str:
+        return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    typer.echo(f"videos {s['videos']} (with smoking {s['videos_with_smoking']}), intervals {s['intervals']}, events {s['events']}")
+    typer.echo(f"TP {s['tp']}  FP {s['fp']}  FN {s['fn']}  duplicates {s['duplicates']}")
+    typer.echo(f"precision {show(s['precision'])}  recall {show(s['recall'])}  F1 {show(s['f1'])}  "
+               f"false alarms/hour {show(s['false_alarms_per_hour'])}")
+    typer.echo(f"time to alert: median {show(s['time_to_alert_median_s'])} s, p90 {show(s['time_to_alert_p90_s'])} s")
+    typer.echo(f"frame-level precision {show(s['frames']['precision'])} recall {show(s['frames']['recall'])}")
+    if report["sweep"]:
+        typer.echo(f"best F1 point: {report['sweep']['best_f1']}")
+    typer.echo(f"report: {out / 'report.html'}  json: {out / 'report.json'}")
+
+
+@evaluate_app.command("images")
+def evaluate_images_command(
+    data: Annotated[Path, typer.Option(help="YOLO data yaml, e.g. runs/data/heldout-cigarette-wpb75-test.yaml.")],
+    model: ModelOption = None,
+    imgsz: Annotated[int, typer.Option(help="Input size.")] = 512,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the rows as JSON here.")] = None,
+) -> None:
+    """AP50, AP50-95, precision and recall per class on an image set."""
+    from detector import DetectorSettings, shipped_model_path
+    from evaluation.images import as_dicts, evaluate_images
+
+    defaults = DetectorSettings()
+    path = model or shipped_model_path("openvino")
+    try:
+        rows = evaluate_images(path, data, imgsz, {"person": defaults.person_conf, "cigarette": defaults.cigarette_conf})
+    except (FileNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"{'class':<10} {'images':>6} {'boxes':>6} {'AP50':>6} {'AP50-95':>8} {'P@thr':>6} {'R@thr':>6}")
+    for row in rows:
+        typer.echo(f"{row.name:<10} {row.images:>6} {row.instances:>6} {row.ap50:>6.3f} {row.ap50_95:>8.3f} "
+                   f"{row.precision:>6.3f} {row.recall:>6.3f}")
+    if json_out:
+        json_out.write_text(json.dumps({"model": str(path), "data": str(data), "imgsz": imgsz, "classes": as_dicts(rows)}, indent=2))
+
+
+@evaluate_app.command("compare")
+def compare(
+    labels: Annotated[Path, typer.Option(help="Labels CSV.")],
+    videos: Annotated[Path, typer.Option(help="Folder holding the labeled videos.")],
+    model_a: Annotated[Path | None, typer.Option(help="First model (default: shipped).")] = None,
+    model_b: Annotated[Path | None, typer.Option(help="Second model (default: shipped).")] = None,
+    config_a: Annotated[Path | None, typer.Option(help="First cameras file.")] = None,
+    config_b: Annotated[Path | None, typer.Option(help="Second cameras file.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the comparison.")] = Path("evaluation-compare"),
+) -> None:
+    """Two models or two configs on the same videos, side by side."""
+    from evaluation.report import build_comparison, write_comparison_html, write_json
+
+    report_a, _ = _video_report(labels, videos, config_a, None, model_a, False, 1.0, True)
+    report_b, _ = _video_report(labels, videos, config_b, None, model_b, False, 1.0, True)
+    out.mkdir(parents=True, exist_ok=True)
+    comparison = build_comparison(report_a, report_b, str(model_a or config_a or "A"), str(model_b or config_b or "B"))
+    write_json(comparison, out / "comparison.json")
+    write_comparison_html(comparison, out / "comparison.html")
+    for metric in comparison["metrics"]:
+        typer.echo(f"{metric['name']:<28} {metric['a']!s:>10} {metric['b']!s:>10}  {metric['change'] or ''}")
+    typer.echo(f"comparison: {out / 'comparison.html'}")
+
+
+def bench(
+    video: Annotated[Path | None, typer.Option(help="Footage for the benchmark (default: a clip from ../shared/videos).")] = None,
+    cameras: Annotated[int, typer.Option(help="Simulated cameras for the throughput test.")] = 8,
+    analysis_fps: Annotated[float, typer.Option(help="Analysis rate per camera.")] = 5.0,
+    seconds: Annotated[float, typer.Option(help="Length of the throughput test.")] = 30.0,
+    imgsz: Annotated[int, typer.Option(help="Detector input size.")] = 512,
+    threads: Annotated[int, typer.Option(help="Inference threads.")] = 2,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
+) -> None:
+    """Detector ms per backend vs raw runtime inference, second-look cost, and cameras sustained by the monitor."""
+    import dataclasses
+    import tempfile
+
+    import av
+
+    from detector import DetectorSettings
+    from evaluation.bench import detector_latency, make_camera_clip, monitor_throughput, second_look_cost
+
+    footage = video or Path(__file__).resolve().parents[2] / "shared" / "videos" / "neg08_corridor_surv-corridorB_8clips.mp4"
+    if not footage.is_file():
+        raise _fail(f"video not found: {footage}; pass --video")
+    with av.open(str(footage)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    figures: dict[str, object] = {"video": str(footage), "imgsz": imgsz, "threads": threads}
+    typer.echo(f"detector on one {frame.shape[1]}x{frame.shape[0]} frame, imgsz {imgsz}, {threads} threads (median ms)")
+    latency = detector_latency(frame, imgsz, threads)
+    typer.echo(f"{'backend':<15} {'detect':>8} {'raw':>8} {'ratio':>6}")
+    for row in latency:
+        typer.echo(f"{row.backend:<15} {row.pipeline_ms:>8.2f} {row.raw_ms:>8.2f} {row.ratio:>6.3f}")
+    figures["latency"] = [dataclasses.asdict(row) for row in latency]
+    settings = DetectorSettings(imgsz=imgsz, threads=threads)
+    look = second_look_cost(frame, settings)
+    typer.echo(f"second look on {look['persons']} person(s): {look['without_ms']} ms -> {look['with_ms']} ms")
+    figures["second_look"] = look
+    if cameras > 0:
+        with tempfile.TemporaryDirectory() as folder:
+            clip = make_camera_clip(footage, Path(folder) / "camera.mp4")
+            result = monitor_throughput(clip, cameras, analysis_fps, seconds, settings)
+        typer.echo(f"{cameras} cameras of 1280x720 25 fps at {analysis_fps} fps each for {result.seconds} s:")
+        typer.echo(f"  analyzed {result.analyzed_fps_per_camera} fps per camera ({result.analyzed_fps_total} total), "
+                   f"dropped {result.dropped_frames}, motion-skipped {result.motion_skipped_frames}, "
+                   f"decoded {result.frames_read_per_camera_s} fps per camera")
+        typer.echo(f"  CPU {result.cpu_percent_per_camera}% of a core and {result.memory_mb_per_camera} MB per camera; "
+                   f"real time: {'yes' if result.realtime else 'NO'}")
+        raw_fps = 1000 / min(row.raw_ms for row in latency)
+        typer.echo(f"  raw detector throughput {raw_fps:.1f} fps; analyzed/raw = {result.analyzed_fps_total / raw_fps:.2f}")
+        figures["throughput"] = dataclasses.asdict(result) | {"raw_detector_fps": round(raw_fps, 1)}
+    if json_out:
+        json_out.write_text(json.dumps(figures, indent=2))
