@@ -53,7 +53,7 @@ class TorchBackend:
             raise ModelLoadError(f"{path}: cannot load as an ultralytics PyTorch checkpoint ({error})") from error
         self._torch, self._model, self.threads = torch, model, threads
         self.names = {int(k): str(v) for k, v in dict(model.names).items()}
-        self.fixed_size = None
+        self.fixed_size: tuple[int, int] | None = None
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         # ultralytics lowers torch to one thread on small machines; set ours before every call.

@@ -120,8 +120,8 @@ def decode(output: np.ndarray, min_conf: np.ndarray, iou: float) -> tuple[np.nda
     cx, cy, w, h = output[:4, keep]
     class_id, score = class_id[keep], score[keep]
     xywh = np.stack([cx - w / 2, cy - h / 2, w, h], 1)
-    kept = cv2.dnn.NMSBoxesBatched(xywh.tolist(), score.tolist(), class_id.tolist(), 0.0, iou) if len(score) else []
-    kept = np.asarray(kept, np.int64).reshape(-1)
+    nms = cv2.dnn.NMSBoxesBatched(xywh.tolist(), score.tolist(), class_id.tolist(), 0.0, iou) if len(score) else []
+    kept = np.asarray(nms, np.int64).reshape(-1)
     boxes = xywh[kept]
     boxes[:, 2:] += boxes[:, :2]
     return boxes, score[kept], class_id[kept]

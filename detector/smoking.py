@@ -64,7 +64,7 @@ def associate(detections: Detections, settings: AssociationSettings | None = Non
     for c in cigarette_rows:
         box = detections.xyxy[c]
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        best: tuple[tuple[bool, float], int] | None = None
+        best: tuple[tuple[bool, float], int] | None = None  # (rank, person row)
         for p in person_rows:
             x1, y1, x2, y2 = detections.xyxy[p]
             w, h = x2 - x1, y2 - y1
@@ -80,9 +80,9 @@ def associate(detections: Detections, settings: AssociationSettings | None = Non
         if best is None:
             unattached.append((_box(box), score))
             continue
-        p = best[1]
-        y1, h = detections.xyxy[p][1], detections.xyxy[p][3] - detections.xyxy[p][1]
+        person = best[1]
+        y1, h = detections.xyxy[person][1], detections.xyxy[person][3] - detections.xyxy[person][1]
         region: Literal["mouth", "hand"] = "mouth" if cy <= y1 + settings.mouth_fraction * h else "hand"
-        persons.append(SmokingEvidence(p, int(detections.tracker_id[p]), _box(detections.xyxy[p]), _box(box),
+        persons.append(SmokingEvidence(person, int(detections.tracker_id[person]), _box(detections.xyxy[person]), _box(box),
                                        score, region))
     return FrameEvidence(persons, unattached)

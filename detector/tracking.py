@@ -49,7 +49,7 @@ class PersonTracker:
             track_high_thresh=settings.high_thresh, track_low_thresh=settings.low_thresh,
             new_track_thresh=settings.new_track_thresh, match_thresh=settings.match_thresh,
             track_buffer=max(1, round(settings.lost_seconds * frame_rate)), fuse_score=True,
-        ), frame_rate=max(1, round(frame_rate)))
+        ))
 
     def update(self, detections: Detections) -> Detections:
         """Return ``detections`` with tracker ids set on persons (-1 on everything else)."""

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
 import av
@@ -85,7 +86,7 @@ def detector_latency(frame: np.ndarray, imgsz: int, threads: int, repeats: int =
         letterbox = Letterbox(frame.shape[:2], imgsz, detector.backend.fixed_size)
         tensor = to_tensor([letterbox.apply(frame)])
         raw = _median_ms(_raw_inference(backend, path, tensor, threads, precision), repeats)  # type: ignore[arg-type]
-        full = _median_ms(lambda d=detector: d.detect(frame), repeats)
+        full = _median_ms(partial(detector.detect, frame), repeats)
         name = backend if backend != "openvino" else f"openvino-{precision}"
         rows.append(LatencyRow(name, round(full, 2), round(raw, 2), round(full / raw, 3)))
     return rows
@@ -151,9 +152,11 @@ def monitor_throughput(clip: Path, cameras: int, analysis_fps: float, seconds: f
         monitor = Monitor(config, database, store, detector, metrics)
         monitor.start()
         time.sleep(3.0)  # let every reader connect
+
         def total(counter: str) -> float:
             return sum(s.value for m in metrics.registry.collect() if m.name == counter for s in m.samples if s.name.endswith("_total"))
-        analyzed0, dropped0, skipped0 = total("smokewatch_frames_analyzed"), total("smokewatch_frames_dropped"), total("smokewatch_frames_motion_skipped")
+        analyzed0 = total("smokewatch_frames_analyzed")
+        dropped0, skipped0 = total("smokewatch_frames_dropped"), total("smokewatch_frames_motion_skipped")
         read0 = sum(r.frames_read for r in monitor.readers.values())
         process.cpu_percent(None)
         started = time.monotonic()

@@ -16,7 +16,7 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".ts", ".webm"}
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Cameras file whose detector and camera settings are used.")]
 CameraOption = Annotated[str | None, typer.Option(help="Camera in --config whose settings every video uses (default: the first).")]
-ModelOption = Annotated[Path | None, typer.Option(help="Model file (.pt, .onnx, OpenVINO folder); default: the config's or the shipped one.")]
+ModelOption = Annotated[Path | None, typer.Option(help="Model (.pt, .onnx, OpenVINO folder); default: the config's or the shipped one.")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -44,7 +44,8 @@ def _video_report(labels_file: Path, videos_dir: Path, config: Path | None, came
                   sweep: bool, max_false_alarms_per_hour: float, progress: bool) -> tuple[dict, list[str]]:
     from detector import Detector, ModelLoadError
     from evaluation.labels import LabelFileError, load_labels
-    from evaluation.metrics import evaluate, sweep as run_sweep
+    from evaluation.metrics import evaluate
+    from evaluation.metrics import sweep as run_sweep
     from evaluation.report import build_report
     from evaluation.runner import default_grid, record_videos, rescorer
     from service.config import EventSettings

@@ -88,18 +88,18 @@ class EventTracker:
         s = self.settings
         updates: list[EventUpdate] = []
         seen = {o.track_id: o for o in observations}
-        for track_id, observation in seen.items():
+        for track_id, seen_now in seen.items():
             track = self._tracks.setdefault(track_id, _Track(history=deque(maxlen=s.window_frames)))
-            track.last_seen, track.box = t, observation.box
+            track.last_seen, track.box = t, seen_now.box
         for track_id, track in list(self._tracks.items()):
             observation = seen.get(track_id)
-            hit = observation is not None and observation.score >= s.min_score
+            score = observation.score if observation is not None else 0.0
+            hit = observation is not None and score >= s.min_score
             track.history.append((t, hit))
             if hit:
-                assert observation is not None
                 if track.episode_start is None:
                     track.episode_start, track.peak = t, 0.0
-                track.last_hit, track.peak = t, max(track.peak, observation.score)
+                track.last_hit, track.peak = t, max(track.peak, score)
                 if track.event_id is not None:
                     updates.append(self._update("evidence", track_id, track, t))
             if track.episode_start is not None and track.last_hit is not None and t - track.last_hit >= s.end_gap_s:

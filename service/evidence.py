@@ -11,9 +11,9 @@ import hashlib
 import json
 import os
 import shutil
-from fractions import Fraction
 from dataclasses import dataclass
 from datetime import datetime
+from fractions import Fraction
 from pathlib import Path
 
 import av

@@ -8,6 +8,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from detector import Detector
@@ -261,9 +262,12 @@ class Monitor:
             return
         recording = ClipRecording(folder / PARTIAL_CLIP, update.start_t - camera.evidence.pre_roll_s,
                                   update.start_t - camera.evidence.pre_roll_s + camera.evidence.max_clip_s,
-                                  on_done=lambda rec, ev=open_event: self._finishing.put((ev, rec)))
+                                  on_done=partial(self._clip_done, open_event))
         open_event.recording = recording
         source.record(recording)
+
+    def _clip_done(self, open_event: _OpenEvent, recording: ClipRecording) -> None:
+        self._finishing.put((open_event, recording))
 
     def _set_status(self, event_id: str, status: str, detail: str) -> None:
         log.error("event %s: %s", event_id, detail)

@@ -88,14 +88,15 @@ class ClipRecording:
     error: str | None = None
     _container: av.container.OutputContainer | None = field(default=None, repr=False)
     _stream: av.video.stream.VideoStream | None = field(default=None, repr=False)
-    _time_base: Fraction | None = field(default=None, repr=False)
+    _time_base: Fraction = field(default=Fraction(1, 90000), repr=False)
     _offset: int = 0
 
     def open(self, template: av.video.stream.VideoStream) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._container = av.open(str(self.path), "w", format="mp4", options=PARTIAL_MP4_OPTIONS)
         self._stream = self._container.add_stream_from_template(template)
-        self._time_base, self.codec = template.time_base, template.codec_context.name
+        self._time_base = template.time_base or Fraction(1, 90000)
+        self.codec = template.codec_context.name
 
     def write(self, packet: StoredPacket) -> None:
         assert self._container is not None and self._stream is not None
@@ -155,7 +156,7 @@ class VideoSource:
         if camera.is_file and not Path(camera.source).is_file():
             raise SourceError(f"camera {camera.id!r}: video file not found: {camera.source}")
         try:
-            container = av.open(source, options=_open_options(camera), timeout=(camera.open_timeout_s, camera.read_timeout_s))
+            container = av.open(source, "r", options=_open_options(camera), timeout=(camera.open_timeout_s, camera.read_timeout_s))
         except (av.error.FFmpegError, OSError) as error:
             raise SourceError(f"camera {camera.id!r}: cannot open {camera.source}: {error}") from None
         reached_end = False
@@ -175,7 +176,7 @@ class VideoSource:
             container.close()
 
     def _demux(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[AnalyzedFrame]:
-        time_base = stream.time_base or Fraction(1, 90000)
+        time_base: Fraction = stream.time_base or Fraction(1, 90000)
         step = 1.0 / self.camera.analysis_fps
         next_t = 0.0
         origin: int | None = None

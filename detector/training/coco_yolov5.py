@@ -75,7 +75,8 @@ class _AnchorHead(nn.Module):
         for level in range(self.anchors.shape[0]):
             weight = state[f"{HEAD_LAYER}m.{level}.weight"]
             conv = nn.Conv2d(weight.shape[1], weight.shape[0], 1)
-            conv.weight.data, conv.bias.data = weight, state[f"{HEAD_LAYER}m.{level}.bias"]
+            conv.weight.data = weight
+            conv.bias.data = state[f"{HEAD_LAYER}m.{level}.bias"]  # type: ignore[union-attr]
             self.convs.append(conv)
         self.outputs = weight.shape[0] // self.num_anchors  # 5 + classes
 
@@ -102,8 +103,9 @@ class CocoPersonDetector:
         classes = state[HEAD_LAYER + "m.0.weight"].shape[0] // 3 - 5
         self.model = DetectionModel("yolov5n.yaml", nc=classes, verbose=False)
         transfer_backbone(self.model, state)
-        detect = self.model.model[-1]
-        self.model.model[-1] = _AnchorHead(state, detect.f, detect.i)
+        layers: nn.Sequential = self.model.model  # type: ignore[assignment]
+        detect = layers[-1]
+        layers[-1] = _AnchorHead(state, list(detect.f), int(detect.i))  # type: ignore[arg-type]
         self.model.eval()
         self.conf, self.iou, self.size = conf, iou, size
 

@@ -115,6 +115,18 @@ def _read_cigarettes(image_path: Path) -> list[list[float]]:
     return rows
 
 
+def _read_image(path: str) -> np.ndarray:
+    image = cv2.imread(path)
+    if image is None:
+        raise OSError(f"cannot read image {path}")
+    return image
+
+
+def _list_key(record: ImageRecord) -> str:
+    """Train and val are one list each; every held-out split keeps its own list."""
+    return record.role if record.role != "test" else record.source
+
+
 def _batched(items: list[ImageRecord], size: int) -> Iterator[list[ImageRecord]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -168,7 +180,7 @@ def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
     if todo:
         labeler = CocoPersonDetector(coco_checkpoint, conf=person_conf)
         for batch in tqdm(list(_batched(todo, 8)), desc="pseudo-label persons"):
-            images = [cv2.imread(r.path) for r in batch]
+            images = [_read_image(r.path) for r in batch]
             for record, image, boxes in zip(batch, images, labeler.persons(images), strict=True):
                 h, w = image.shape[:2]
                 record.persons = [[(b[0] + b[2]) / 2 / w, (b[1] + b[3]) / 2 / h, (b[2] - b[0]) / w, (b[3] - b[1]) / h]
@@ -189,8 +201,7 @@ def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
             image_link.symlink_to(source_path)
         rows = [(PERSON, box) for box in record.persons or []] + [(CIGARETTE, box) for box in record.cigarettes]
         label_file.write_text("".join(f"{c} {' '.join(f'{v:.6f}' for v in box)}\n" for c, box in rows))
-        key = record.role if record.role != "test" else record.source
-        lists.setdefault(key, []).append(str(image_link))
+        lists.setdefault(_list_key(record), []).append(str(image_link))
 
     yamls = {}
     for key, files in lists.items():
@@ -204,8 +215,8 @@ def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
 
     summary: dict[str, object] = {
         "images": {key: len(files) for key, files in lists.items()},
-        "cigarette_boxes": {key: sum(len(r.cigarettes) for r in keep if (r.role if r.role != "test" else r.source) == key) for key in lists},
-        "person_boxes_pseudo": {key: sum(len(r.persons or []) for r in keep if (r.role if r.role != "test" else r.source) == key) for key in lists},
+        "cigarette_boxes": {key: sum(len(r.cigarettes) for r in keep if _list_key(r) == key) for key in lists},
+        "person_boxes_pseudo": {key: sum(len(r.persons or []) for r in keep if _list_key(r) == key) for key in lists},
         "dropped": dropped,
         "dedup_max_hamming": dedup_distance,
         "person_pseudo_label_conf": person_conf,
