@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.config import CameraConfig
+from service.config import CameraConfig, redact_source
 from service.db.models import Camera, CameraStatusChange, Case, Event, EvidenceFile, utcnow
 from service.evidence import StoredFile
 
 PENDING_REVIEW = "pending_review"
-
-
-def redact_source(source: str) -> str:
-    """Drop credentials from a camera URL before it is stored or shown."""
-    return re.sub(r"//[^/@]+@", "//***@", source)
 
 
 def sync_cameras(session: Session, cameras: list[CameraConfig]) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from service.config import AppConfig, ConfigError, load_config, single_source_config
+from service.config import AppConfig, ConfigError, load_config, redact_source, single_source_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Smokewatch: catches smoking in no-smoking areas and queues cases for review.")
@@ -25,7 +25,7 @@ EvidenceOption = Annotated[Path | None, typer.Option(help="Evidence folder; over
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s",
                         datefmt="%Y-%m-%d %H:%M:%S")
-    for noisy in ("uvicorn.access", "alembic.runtime.migration"):
+    for noisy in ("uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -78,6 +78,7 @@ def run(
     log.info("model %s loaded", detector.version)
     database = Database(settings.storage.database_url)
     store = EvidenceStore(settings.storage.evidence_dir, settings.storage.min_free_mb)
+    log.info("cases in %s, evidence in %s", redact_source(settings.storage.database_url), store.root.resolve())
     metrics = Metrics(storage_bytes=store.used_bytes)
     monitor = Monitor(settings, database, store, detector, metrics)
     monitor.start()

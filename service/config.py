@@ -241,6 +241,11 @@ def load_config(path: Path) -> AppConfig:
     return parse_config(raw, str(path))
 
 
+def redact_source(source: str) -> str:
+    """Drop credentials from a camera or database URL before it is stored, logged or shown."""
+    return re.sub(r"//[^/@]+@", "//***@", source)
+
+
 def single_source_config(source: str, base: AppConfig | None = None) -> AppConfig:
     """The config ``smokewatch run --source X`` uses: one camera on the embedded defaults."""
     base = base or AppConfig()

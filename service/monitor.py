@@ -149,7 +149,11 @@ class Monitor:
     # --- readers ----------------------------------------------------------------------------------------------
     def _on_frame(self, frame: AnalyzedFrame, source: VideoSource) -> None:
         slot = self._slots[frame.camera_id]
+        camera = self.cameras[frame.camera_id]
         with self._wake:
+            if camera.is_file and not camera.realtime:
+                # A file read as fast as possible waits for the analysis instead of dropping frames.
+                self._wake.wait_for(lambda: not slot.frames or self._stop.is_set())
             if slot.frames:
                 self.metrics.frames_dropped.labels(frame.camera_id).inc()
             slot.frames.append((frame, source))
@@ -157,7 +161,8 @@ class Monitor:
 
     def _on_status(self, camera_id: str, status: str, reason: str) -> None:
         level = logging.INFO if status == "online" else logging.WARNING
-        log.log(level, "camera %s %s: %s", camera_id, {"online": "connected", "offline": "offline", "ended": "ended"}[status], reason)
+        log.log(level, "camera %s %s", camera_id, {"online": f"connected to {reason}", "offline": f"offline: {reason}",
+                                                  "ended": f"finished: {reason}"}[status])
         self.metrics.camera_up.labels(camera_id).set(1 if status == "online" else 0)
         if status == "offline":
             self.metrics.reconnects.labels(camera_id).inc()

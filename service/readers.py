@@ -21,7 +21,7 @@ from pathlib import Path
 import av
 import av.error
 
-from service.config import CameraConfig
+from service.config import CameraConfig, redact_source
 from service.pipeline import AnalyzedFrame
 
 log = logging.getLogger(__name__)
@@ -285,7 +285,7 @@ class CameraReader(threading.Thread):
                 for frame in source.frames():
                     if not online:
                         online, backoff = True, 1.0
-                        self.on_status(self.camera.id, "online", f"connected to {self.camera.source} ({source.codec})")
+                        self.on_status(self.camera.id, "online", f"{redact_source(self.camera.source)} ({source.codec})")
                     self.on_frame(frame, source)
                     if self.stop_event.is_set():
                         break
