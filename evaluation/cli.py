@@ -165,6 +165,25 @@ def compare(
     typer.echo(f"comparison: {out / 'comparison.html'}")
 
 
+def _accuracy_table(data: list[Path], imgsz: int, settings: object) -> list[dict[str, object]]:
+    """AP per held-out set for the PyTorch weights (f32) and the OpenVINO export (ultralytics runs it at the CPU's
+    default precision, bf16 where the CPU has it), so the export's accuracy is checked against the original."""
+    from detector import DetectorSettings, shipped_model_path
+    from evaluation.images import as_dicts, evaluate_images
+
+    assert isinstance(settings, DetectorSettings)
+    thresholds = {"person": settings.person_conf, "cigarette": settings.cigarette_conf}
+    rows: list[dict[str, object]] = []
+    typer.echo(f"{'set':<28} {'model':<10} {'class':<10} {'AP50':>6} {'AP50-95':>8} {'P@thr':>6} {'R@thr':>6}")
+    for yaml_path in data:
+        for label, backend in (("pytorch", "pytorch"), ("openvino", "openvino")):
+            for row in as_dicts(evaluate_images(shipped_model_path(backend), yaml_path, imgsz, thresholds)):  # type: ignore[arg-type]
+                rows.append({"set": yaml_path.stem.removeprefix("heldout-"), "model": label, **row})
+                typer.echo(f"{rows[-1]['set']!s:<28} {label:<10} {row['name']!s:<10} {row['ap50']:>6.3f} {row['ap50_95']:>8.3f} "
+                           f"{row['precision']:>6.3f} {row['recall']:>6.3f}")
+    return rows
+
+
 def bench(
     video: Annotated[Path | None, typer.Option(help="Footage for the benchmark (default: a clip from ../shared/videos).")] = None,
     cameras: Annotated[int, typer.Option(help="Simulated cameras for the throughput test.")] = 8,
@@ -172,9 +191,10 @@ def bench(
     seconds: Annotated[float, typer.Option(help="Length of the throughput test.")] = 30.0,
     imgsz: Annotated[int, typer.Option(help="Detector input size.")] = 512,
     threads: Annotated[int, typer.Option(help="Inference threads.")] = 2,
+    data: Annotated[list[Path] | None, typer.Option(help="Held-out YOLO data yamls to report AP on (repeatable).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
 ) -> None:
-    """Detector ms per backend vs raw runtime inference, second-look cost, and cameras sustained by the monitor."""
+    """Detector ms per backend vs raw runtime inference, AP on held-out sets, second-look cost, cameras sustained."""
     import dataclasses
     import tempfile
 
@@ -196,6 +216,8 @@ def bench(
         typer.echo(f"{row.backend:<15} {row.pipeline_ms:>8.2f} {row.raw_ms:>8.2f} {row.ratio:>6.3f}")
     figures["latency"] = [dataclasses.asdict(row) for row in latency]
     settings = DetectorSettings(imgsz=imgsz, threads=threads)
+    if data:
+        figures["accuracy"] = _accuracy_table(data, imgsz, settings)
     look = second_look_cost(frame, settings)
     typer.echo(f"second look on {look['persons']} person(s): {look['without_ms']} ms -> {look['with_ms']} ms")
     figures["second_look"] = look

@@ -16,6 +16,7 @@ from service.config import AppConfig, ConfigError, load_config, redact_source, s
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Smokewatch: catches smoking in no-smoking areas and queues cases for review.")
 log = logging.getLogger("smokewatch")
+STOP = threading.Event()  # set by SIGTERM (and by tests) to end `run --no-api`
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Cameras file (see cameras.example.yaml).")]
 DatabaseOption = Annotated[str | None, typer.Option(help="SQLAlchemy URL; overrides the config (default sqlite:///smokewatch.db).")]
@@ -82,16 +83,16 @@ def run(
     metrics = Metrics(storage_bytes=store.used_bytes)
     monitor = Monitor(settings, database, store, detector, metrics)
     monitor.start()
-    stop = threading.Event()
+    STOP.clear()
     try:
         if api:
             _serve(database, store, metrics, host or settings.api.host, port or settings.api.port)
         else:
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            if all(c.is_file and not c.loop for c in monitor.cameras.values()):
-                monitor.wait_until_idle(timeout=7 * 24 * 3600)
-            else:
-                stop.wait()
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, lambda *_: STOP.set())
+            while not STOP.wait(1.0):
+                if monitor.finished():
+                    break
     except KeyboardInterrupt:
         pass
     finally:

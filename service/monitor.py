@@ -117,6 +117,12 @@ class Monitor:
             self._stop.wait(0.1)
         return False
 
+    def finished(self) -> bool:
+        """True when every camera is a file that has been read to its end and all evidence is written."""
+        return (all(not reader.is_alive() for reader in self.readers.values())
+                and all(not s.frames and not s.finish for s in self._slots.values())
+                and not self._open and self._finishing.unfinished_tasks == 0)
+
     def check_storage(self) -> None:
         try:
             self.store.check_writable()
