@@ -47,7 +47,7 @@ def _video_report(labels_file: Path, videos_dir: Path, config: Path | None, came
     from evaluation.metrics import evaluate
     from evaluation.metrics import sweep as run_sweep
     from evaluation.report import build_report
-    from evaluation.runner import default_grid, record_videos, rescorer
+    from evaluation.runner import default_grid, person_frame_recall, record_videos, rescorer
     from service.config import EventSettings
 
     try:
@@ -75,6 +75,7 @@ def _video_report(labels_file: Path, videos_dir: Path, config: Path | None, came
         "analysis_fps": template.analysis_fps if template else CameraConfig(id="x", source="x").analysis_fps,
         "labels": str(labels_file), "videos": str(videos_dir), "machine": platform.processor() or platform.machine(),
     })
+    report["summary"]["person_frame_recall"] = person_frame_recall(recorded, labels)
     return report, labels.errors
 
 
@@ -110,7 +111,8 @@ def evaluate_videos(
     typer.echo(f"precision {show(s['precision'])}  recall {show(s['recall'])}  F1 {show(s['f1'])}  "
                f"false alarms/hour {show(s['false_alarms_per_hour'])}")
     typer.echo(f"time to alert: median {show(s['time_to_alert_median_s'])} s, p90 {show(s['time_to_alert_p90_s'])} s")
-    typer.echo(f"frame-level precision {show(s['frames']['precision'])} recall {show(s['frames']['recall'])}")
+    typer.echo(f"frame-level precision {show(s['frames']['precision'])} recall {show(s['frames']['recall'])}; "
+               f"frames in smoking intervals with a person found: {show(s['person_frame_recall'])}")
     if report["sweep"]:
         typer.echo(f"best F1 point: {report['sweep']['best_f1']}")
     typer.echo(f"report: {out / 'report.html'}  json: {out / 'report.json'}")

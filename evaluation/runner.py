@@ -18,6 +18,7 @@ from typing import Any
 from tqdm import tqdm
 
 from detector import Detector
+from evaluation.labels import LabelSet
 from evaluation.matching import FrameScore, PredictedEvent, VideoRun
 from service.config import AppConfig, CameraConfig, EventSettings
 from service.events import EventTracker, EventUpdate, Observation
@@ -33,6 +34,7 @@ class RecordedFrame:
     t: float
     observations: list[Observation]
     score: float
+    persons: int  # person boxes detected anywhere in the frame
 
 
 @dataclass
@@ -85,7 +87,8 @@ def record_video(video: Path, camera: CameraConfig, detector: Detector, config: 
     try:
         for frame in VideoSource(camera, start_wallclock=EVALUATION_EPOCH).frames():
             result = pipeline.process(frame)
-            recorded.frames.append(RecordedFrame(frame.t, result.observations, result.smoking_score))
+            persons = int((result.detections.class_id == detector.person_id).sum())
+            recorded.frames.append(RecordedFrame(frame.t, result.observations, result.smoking_score, persons))
             updates += result.updates
             bar.update()
     except SourceError as error:
@@ -107,6 +110,18 @@ def record_videos(videos: list[Path], template: CameraConfig | None, detector: D
     for video in tqdm(videos, desc="videos", unit="video", disable=not progress):
         recorded.append(record_video(video, evaluation_camera(template, video), detector, config, progress))
     return recorded
+
+
+def person_frame_recall(recorded: list[RecordedVideo], labels: LabelSet) -> float | None:
+    """Share of analyzed frames inside labeled smoking intervals where at least one person was detected."""
+    inside = found = 0
+    for video in recorded:
+        intervals = labels.smoking(video.video) if video.error is None else []
+        for frame in video.frames:
+            if any(i.start_s <= frame.t <= i.end_s for i in intervals):
+                inside += 1
+                found += frame.persons > 0
+    return found / inside if inside else None
 
 
 def default_grid(base: EventSettings) -> list[dict[str, Any]]:

@@ -152,11 +152,13 @@ class VideoSource:
     def frames(self) -> Iterator[AnalyzedFrame]:
         """Decode the source and yield the frames at the camera's analysis rate."""
         camera = self.camera
-        source: str | int = int(camera.source) if camera.source.isdigit() else camera.source
+        # A device index means a local capture device (Linux: /dev/videoN through v4l2).
+        target, input_format = (f"/dev/video{camera.source}", "v4l2") if camera.source.isdigit() else (camera.source, None)
         if camera.is_file and not Path(camera.source).is_file():
             raise SourceError(f"camera {camera.id!r}: video file not found: {camera.source}")
         try:
-            container = av.open(source, "r", options=_open_options(camera), timeout=(camera.open_timeout_s, camera.read_timeout_s))
+            container = av.open(target, "r", format=input_format, options=_open_options(camera),
+                                timeout=(camera.open_timeout_s, camera.read_timeout_s))
         except (av.error.FFmpegError, OSError) as error:
             raise SourceError(f"camera {camera.id!r}: cannot open {camera.source}: {error}") from None
         reached_end = False
