@@ -22,7 +22,7 @@ def health(session: SessionDep, store: StoreDep) -> Health:
         storage = "ok"
     except StorageError as error:
         storage = f"error: {error}"
-    counts = dict(session.execute(select(Camera.status, func.count()).group_by(Camera.status)).tuples().all())
+    counts = {status: count for status, count in session.execute(select(Camera.status, func.count()).group_by(Camera.status))}
     return Health(status="ok" if database == storage == "ok" else "degraded", database=database, storage=storage,
                   cameras_online=counts.get("online", 0), cameras_offline=counts.get("offline", 0))
 
