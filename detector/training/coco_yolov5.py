@@ -130,5 +130,6 @@ class CocoPersonDetector:
             boxes = torch.cat((pred[:, :2] - pred[:, 2:4] / 2, pred[:, :2] + pred[:, 2:4] / 2), 1)
             kept = nms(boxes, score, self.iou)
             scale = torch.tensor([image.shape[1], image.shape[0]] * 2) / self.size
-            results.append(torch.cat((boxes[kept] * scale, score[kept, None]), 1).numpy())
+            pixels = (boxes[kept] * scale).clamp(min=torch.zeros(4), max=torch.tensor([image.shape[1], image.shape[0]] * 2))
+            results.append(torch.cat((pixels, score[kept, None]), 1).numpy())
         return results

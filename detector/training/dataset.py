@@ -115,6 +115,14 @@ def _read_cigarettes(image_path: Path) -> list[list[float]]:
     return rows
 
 
+def _inside_image(box: list[float]) -> list[float]:
+    """Clip a normalised cx, cy, w, h box to the image (ultralytics drops images with boxes outside it)."""
+    cx, cy, w, h = box
+    x1, y1 = max(0.0, cx - w / 2), max(0.0, cy - h / 2)
+    x2, y2 = min(1.0, cx + w / 2), min(1.0, cy + h / 2)
+    return [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
+
+
 def _read_image(path: str) -> np.ndarray:
     image = cv2.imread(path)
     if image is None:
@@ -199,7 +207,7 @@ def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
             image_link.unlink()
         if not image_link.is_symlink():
             image_link.symlink_to(source_path)
-        rows = [(PERSON, box) for box in record.persons or []] + [(CIGARETTE, box) for box in record.cigarettes]
+        rows = [(PERSON, _inside_image(box)) for box in record.persons or []] + [(CIGARETTE, box) for box in record.cigarettes]
         label_file.write_text("".join(f"{c} {' '.join(f'{v:.6f}' for v in box)}\n" for c, box in rows))
         lists.setdefault(_list_key(record), []).append(str(image_link))
 
