@@ -152,6 +152,7 @@ class VideoSource:
     def frames(self) -> Iterator[AnalyzedFrame]:
         """Decode the source and yield the frames at the camera's analysis rate."""
         camera = self.camera
+        shown = redact_source(camera.source)
         # A device index means a local capture device (Linux: /dev/videoN through v4l2).
         target, input_format = (f"/dev/video{camera.source}", "v4l2") if camera.source.isdigit() else (camera.source, None)
         if camera.is_file and not Path(camera.source).is_file():
@@ -160,11 +161,11 @@ class VideoSource:
             container = av.open(target, "r", format=input_format, options=_open_options(camera),
                                 timeout=(camera.open_timeout_s, camera.read_timeout_s))
         except (av.error.FFmpegError, OSError) as error:
-            raise SourceError(f"camera {camera.id!r}: cannot open {camera.source}: {error}") from None
+            raise SourceError(f"camera {camera.id!r}: cannot open {shown}: {error}") from None
         reached_end = False
         try:
             if not container.streams.video:
-                raise SourceError(f"camera {camera.id!r}: {camera.source} has no video stream")
+                raise SourceError(f"camera {camera.id!r}: {shown} has no video stream")
             stream = self._stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             self.codec = stream.codec_context.name

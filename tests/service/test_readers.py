@@ -106,3 +106,10 @@ def test_partial_clip_is_fragmented_so_a_crash_keeps_what_was_written(make_video
     frames.close()
     codec, _, decoded = probe(tmp_path / "ev" / "clip.partial.mp4")
     assert codec == "h264" and decoded >= 25
+
+
+def test_errors_never_show_camera_passwords():
+    camera = CameraConfig(id="cam", source="rtsp://admin:s3cret@127.0.0.1:9/live", open_timeout_s=2, read_timeout_s=2)
+    with pytest.raises(SourceError) as error:
+        list(VideoSource(camera).frames())
+    assert "s3cret" not in str(error.value) and "rtsp://***@127.0.0.1:9/live" in str(error.value)
