@@ -13,7 +13,7 @@ from pathlib import Path
 
 from detector import Detector
 from service import cases
-from service.config import AppConfig, CameraConfig
+from service.config import AppConfig, CameraConfig, redact_source
 from service.db.models import Event, utcnow
 from service.db.session import Database
 from service.events import EventUpdate
@@ -80,7 +80,7 @@ class Monitor:
             reader = CameraReader(camera, self._on_frame, self._on_status, ring)
             self.readers[camera.id] = reader
             reader.start()
-            log.info("watching camera %s (%s) at %s fps", camera.id, camera.name or camera.source, camera.analysis_fps)
+            log.info("watching camera %s (%s) at %s fps", camera.id, camera.name or redact_source(camera.source), camera.analysis_fps)
 
     def stop(self, timeout: float = 30.0) -> None:
         for reader in self.readers.values():

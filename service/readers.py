@@ -161,7 +161,7 @@ class VideoSource:
             container = av.open(target, "r", format=input_format, options=_open_options(camera),
                                 timeout=(camera.open_timeout_s, camera.read_timeout_s))
         except (av.error.FFmpegError, OSError) as error:
-            raise SourceError(f"camera {camera.id!r}: cannot open {shown}: {error}") from None
+            raise SourceError(redact_source(f"camera {camera.id!r}: cannot open {shown}: {error}")) from None
         reached_end = False
         try:
             if not container.streams.video:
@@ -172,7 +172,7 @@ class VideoSource:
             yield from self._demux(container, stream)
             reached_end = True
         except (av.error.FFmpegError, OSError) as error:
-            raise SourceError(f"camera {camera.id!r}: stream failed: {error}") from None
+            raise SourceError(redact_source(f"camera {camera.id!r}: stream failed: {error}")) from None
         finally:
             # The end of a file is the natural end of its clips; any end of a live stream cuts them short.
             self._close_recordings(interrupted=not (reached_end and camera.is_file))

@@ -68,7 +68,7 @@ def test_prepare_keeps_held_out_images_out_of_training(shared_dir, tmp_path):
         assert ["1", "0.500000", "0.500000", "0.050000", "0.020000"] in rows  # the cigarette, moved to class 1
         for row in rows:
             cx, cy, w, h = map(float, row[1:])
-            assert 0 <= cx - w / 2 and cx + w / 2 <= 1.000001 and 0 <= cy - h / 2 and cy + h / 2 <= 1.000001
+            assert cx - w / 2 >= 0 and cx + w / 2 <= 1.000001 and cy - h / 2 >= 0 and cy + h / 2 <= 1.000001
     assert sum(summary["person_boxes_pseudo"].values()) >= 1  # people in these photos get pseudo-labeled
     # a second run reuses the cached hashes and labels and gives the same lists
     shutil.rmtree(out / "images")
