@@ -6,12 +6,15 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
 
 from service.config import AppConfig, ConfigError, load_config, redact_source, single_source_config
+
+if TYPE_CHECKING:
+    from service.db.session import Database
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Smokewatch: catches smoking in no-smoking areas and queues cases for review.")
@@ -21,6 +24,7 @@ STOP = threading.Event()  # set by SIGTERM (and by tests) to end `run --no-api`
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Cameras file (see cameras.example.yaml).")]
 DatabaseOption = Annotated[str | None, typer.Option(help="SQLAlchemy URL; overrides the config (default sqlite:///smokewatch.db).")]
 EvidenceOption = Annotated[Path | None, typer.Option(help="Evidence folder; overrides the config (default ./evidence).")]
+SecureCookieOption = Annotated[bool, typer.Option(help="Mark the sign-in cookie Secure (HTTPS only); turn off only for plain-http tests.")]
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -56,6 +60,7 @@ def run(
     host: Annotated[str | None, typer.Option(help="API address (default from config: 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="API port (default from config: 8000).")] = None,
     api: Annotated[bool, typer.Option(help="Serve the API in the same process.")] = True,
+    secure_cookie: SecureCookieOption = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Watch cameras, confirm smoking, save evidence and open cases (with the API)."""
@@ -86,7 +91,7 @@ def run(
     STOP.clear()
     try:
         if api:
-            _serve(database, store, metrics, host or settings.api.host, port or settings.api.port)
+            _serve(database, store, metrics, host or settings.api.host, port or settings.api.port, secure_cookie)
         else:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, lambda *_: STOP.set())
@@ -101,12 +106,15 @@ def run(
         database.dispose()
 
 
-def _serve(database: object, store: object, metrics: object, host: str, port: int) -> None:
+def _serve(database: object, store: object, metrics: object, host: str, port: int, secure_cookie: bool = True) -> None:
     import uvicorn
 
     from service.api.app import create_app
+    from service.api.deps import AuthSettings
+    from service.login_sessions import SessionSettings
 
-    application = create_app(database, store, metrics)  # type: ignore[arg-type]
+    auth = AuthSettings(sessions=SessionSettings(cookie_secure=secure_cookie))
+    application = create_app(database, store, metrics, auth)  # type: ignore[arg-type]
     log.info("API at http://%s:%d (docs at http://%s:%d/docs)", host, port, host, port)
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
@@ -118,6 +126,7 @@ def serve(
     evidence_dir: EvidenceOption = None,
     host: Annotated[str | None, typer.Option(help="API address.")] = None,
     port: Annotated[int | None, typer.Option(help="API port.")] = None,
+    secure_cookie: SecureCookieOption = True,
 ) -> None:
     """Serve the API only (cases, events, evidence, cameras, metrics)."""
     _setup_logging(False)
@@ -126,7 +135,7 @@ def serve(
     from service.evidence import EvidenceStore
 
     _serve(Database(settings.storage.database_url), EvidenceStore(settings.storage.evidence_dir), None,
-           host or settings.api.host, port or settings.api.port)
+           host or settings.api.host, port or settings.api.port, secure_cookie)
 
 
 @app.command("check-config")
@@ -138,6 +147,64 @@ def check_config(file: Annotated[Path, typer.Argument(help="Cameras file to vali
         raise _fail(str(error)) from None
     typer.echo(yaml.safe_dump(loaded.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
     typer.secho(f"{file}: OK, {len(loaded.cameras)} camera(s)", err=True, fg=typer.colors.GREEN)
+
+
+def _database(config: Path | None, database_url: str | None) -> Database:
+    from service.db.session import Database
+
+    return Database(_load(config, None, database_url, None).storage.database_url)
+
+
+@app.command("create-admin")
+def create_admin(
+    username: Annotated[str, typer.Option(help="The admin's username.")],
+    password_file: Annotated[Path | None, typer.Option(help="Read the password from the first line of this file, not a prompt.")] = None,
+    display_name: Annotated[str, typer.Option(help="Name shown in the case history.")] = "",
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create an admin account (the first one, or another); asks for the password twice, hidden."""
+    from service import accounts, audit
+
+    if password_file is not None:
+        try:
+            lines = password_file.read_text(encoding="utf-8").splitlines()
+        except OSError as error:
+            raise _fail(f"cannot read {password_file}: {error.strerror or error}") from None
+        password = lines[0] if lines else ""
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    database = _database(config, database_url)
+    try:
+        with database.session() as session:
+            user = accounts.create_user(session, username, password, "admin", display_name=display_name)
+            audit.Auditor(session, None, via="cli").record("user_created", "user", user.id, username=user.username, role="admin")
+    except accounts.AccountError as error:
+        raise _fail(f"admin not created: {error}") from None
+    finally:
+        database.dispose()
+    typer.secho(f"admin {user.username!r} created", fg=typer.colors.GREEN)
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit trail.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
+    """Check every entry's hash and link; exit 1 at the first broken entry, naming it and what is wrong."""
+    from service.audit import verify_chain
+
+    database = _database(config, database_url)
+    try:
+        with database.session() as session:
+            report = verify_chain(session)
+    finally:
+        database.dispose()
+    if not report.ok:
+        typer.secho(f"BROKEN: {report.message}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    typer.secho(f"OK: {report.entries} entries, chain intact", fg=typer.colors.GREEN)
 
 
 @app.command()

@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm.exc import StaleDataError
 
-from service.api.routes import cameras, cases, events, evidence, health
+from service.api.body_limit import BodySizeLimit
+from service.api.deps import AuthSettings
+from service.api.routes import audit, auth, cameras, case_actions, cases, complaints, events, evidence, health, tokens, users
 from service.db.session import Database
 from service.evidence import EvidenceStore
+from service.evidence_integrity import VerifiedHashes
 from service.metrics import Metrics
 
 
-def create_app(database: Database, store: EvidenceStore, metrics: Metrics | None = None) -> FastAPI:
+def create_app(database: Database, store: EvidenceStore, metrics: Metrics | None = None,
+               auth_settings: AuthSettings | None = None) -> FastAPI:
     app = FastAPI(title="Smokewatch", version="0.1.0",
-                  description="Smoking events caught on no-smoking-area cameras, their evidence, and the case queue.")
+                  description="Smoking events caught on no-smoking-area cameras, their evidence, and the inspectors' case workflow. "
+                              "Sign in with POST /api/auth/login (session cookie + CSRF token) or send an API token as "
+                              "`Authorization: Bearer ...`.")
     app.state.database, app.state.store = database, store
     app.state.metrics = metrics or Metrics(storage_bytes=store.used_bytes)
-    for module in (cases, events, evidence, cameras, health):
+    app.state.auth = auth_settings or AuthSettings()
+    app.state.verified_hashes = VerifiedHashes()
+    app.add_middleware(BodySizeLimit)
+    app.add_exception_handler(StaleDataError, _changed_meanwhile)
+    # case_actions before cases: its fixed paths (/api/cases/bulk-dismiss) must win over /api/cases/{case_id}
+    for module in (auth, users, tokens, case_actions, complaints, cases, events, evidence, cameras, audit, health):
         app.include_router(module.router)
     return app
+
+
+async def _changed_meanwhile(request: Request, error: Exception) -> JSONResponse:
+    return JSONResponse({"detail": "the case was changed by someone else meanwhile; reload it and try again"}, status_code=409)

@@ -3,12 +3,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from service import cases
+from service import accounts, cases
 from service.api.app import create_app
+from service.api.deps import AuthSettings
 from service.config import CameraConfig
 from service.db.models import Event
 from service.db.session import Database
 from service.evidence import EvidenceStore
+from service.login_sessions import SessionSettings
+from tests.support.accounts import PASSWORD, login
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -32,8 +35,21 @@ def api(database_url, tmp_path):
         with database.session() as session:
             cases.open_event(session, event)
             cases.add_files(session, event.id, [store.stored("clip", folder / "clip.mp4")])
-    yield TestClient(create_app(database, store)), database
+    with database.session() as session:
+        accounts.create_user(session, "reader", PASSWORD, "viewer", all_sites=True)
+    client = TestClient(create_app(database, store, auth_settings=AuthSettings(sessions=SessionSettings(cookie_secure=False))))
+    login(client, "reader")
+    yield client, database
     database.dispose()
+
+
+def test_reading_needs_sign_in_but_health_and_metrics_do_not(api):
+    client, _ = api
+    anonymous = TestClient(client.app)
+    for path in ("/api/cases", "/api/cases/1", "/api/events", "/api/events/ev0", "/api/cameras", "/api/cameras/lobby", "/api/evidence/1"):
+        response = anonymous.get(path)
+        assert response.status_code == 401 and "sign in" in response.json()["detail"], path
+    assert anonymous.get("/api/health").status_code == 200 and anonymous.get("/metrics").status_code == 200
 
 
 def test_cases_list_and_filters(api):

@@ -1,13 +1,16 @@
+"""Reading events (within the user's scope)."""
+
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
-from service.api.deps import SessionDep
+from service.api.deps import ScopeDep, SessionDep
 from service.api.routes.filters import FiltersDep
 from service.api.schemas import EventDetail, EventPublic, EvidenceFilePublic, Page
 from service.db.models import Camera, Event
+from service.scope import Scope
 
 router = APIRouter(prefix="/api/events", tags=["events"])
 
@@ -18,10 +21,18 @@ def event_detail(event: Event) -> EventDetail:
     return detail
 
 
+def load_event(session: Session, scope: Scope, event_id: str) -> Event:
+    """The event, or 404 when it does not exist or its camera is outside the user's scope."""
+    event = session.scalar(select(Event).where(Event.id == event_id).options(selectinload(Event.files), selectinload(Event.camera)))
+    if event is None or not scope.covers_camera(event.camera):
+        raise HTTPException(404, f"no event {event_id!r}")
+    return event
+
+
 @router.get("", response_model=Page[EventPublic])
-def list_events(session: SessionDep, filters: FiltersDep,
+def list_events(session: SessionDep, filters: FiltersDep, scope: ScopeDep,
                 status: Annotated[str | None, Query(description="recording, complete, incomplete, evidence_failed")] = None) -> dict:
-    query = select(Event).join(Camera)
+    query = select(Event).join(Camera).where(scope.camera_clause())
     if filters.camera:
         query = query.where(Event.camera_id == filters.camera)
     if filters.site:
@@ -38,8 +49,5 @@ def list_events(session: SessionDep, filters: FiltersDep,
 
 
 @router.get("/{event_id}", response_model=EventDetail)
-def get_event(event_id: str, session: SessionDep) -> EventDetail:
-    event = session.scalar(select(Event).where(Event.id == event_id).options(selectinload(Event.files)))
-    if event is None:
-        raise HTTPException(404, f"no event {event_id!r}")
-    return event_detail(event)
+def get_event(event_id: str, session: SessionDep, scope: ScopeDep) -> EventDetail:
+    return event_detail(load_event(session, scope, event_id))
