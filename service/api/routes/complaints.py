@@ -21,6 +21,8 @@ def open_complaint(body: ComplaintCreate, session: SessionDep, user: InspectorUs
         camera = session.get(Camera, body.camera_id)
         if camera is None or not scope.covers_camera(camera):
             raise HTTPException(404, f"no camera {body.camera_id!r}")
+    if camera is not None and body.site is not None and body.site != camera.site:
+        raise HTTPException(422, f"camera {camera.id!r} is at site {camera.site!r}, not {body.site!r}")
     site = body.site or (camera.site if camera else "")
     if not scope.covers(site, camera.id if camera else None):
         raise HTTPException(403, f"site {site!r} is outside your scope")
