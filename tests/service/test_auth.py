@@ -104,6 +104,9 @@ def test_sign_in_from_another_site_is_refused(world):
     assert response.status_code == 403
     assert world.client().post("/api/auth/login", json={"username": "viewer-a", "password": PASSWORD},
                                headers={"Origin": "http://testserver"}).status_code == 200
+    behind_proxy = {"Origin": "https://smokewatch.example", "X-Forwarded-Host": "smokewatch.example"}
+    assert world.client().post("/api/auth/login", json={"username": "viewer-a", "password": PASSWORD},
+                               headers=behind_proxy).status_code == 200
 
 
 def test_login_rate_limit_per_username_and_address(world):

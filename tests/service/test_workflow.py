@@ -1,13 +1,18 @@
 """The case workflow through the HTTP API: transitions, actions, assignment, notes, bulk dismiss, complaints, scope, bad input."""
 
 import pytest
-from sqlalchemy import func, select
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
 from sqlalchemy.orm.exc import StaleDataError
 
-from service import workflow
+from service import accounts, audit, workflow
+from service.api.app import create_app
+from service.api.deps import AuthSettings
 from service.audit import Auditor
 from service.db.models import AuditEntry, Case, CaseNote, CaseTransition, EnforcementAction, User
-from tests.support.accounts import World
+from service.evidence import EvidenceStore
+from service.login_sessions import SessionSettings
+from tests.support.accounts import T0, World
 
 STEP_REQUESTS = {  # step -> (path suffix, a valid body)
     "confirm": ("confirm", {"note": "clearly smoking"}),
@@ -291,3 +296,43 @@ def test_concurrent_change_of_the_same_case_is_refused(world):
             workflow.dismiss(auditor, case, "not_smoking")
             stale.commit()
     assert world.case(case_id).state == "confirmed"
+
+
+def test_cases_from_before_migration_0002_join_the_workflow(database_url, tmp_path):
+    """A database at revision 0001 with a case in it upgrades, and the old case can be reviewed like any other."""
+    from alembic import command
+    from alembic.config import Config
+
+    from service.db.session import MIGRATIONS, Database, make_engine
+    from tests.support.accounts import PASSWORD, login
+
+    engine = make_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(text("INSERT INTO cameras (id, name, site, building, floor, location_type, source, status, status_reason, "
+                                "updated_at) VALUES ('old-cam', 'old', 'unit-a', '', '', 'hall', '', 'online', '', :t)"), {"t": T0})
+        connection.execute(text("INSERT INTO events (id, camera_id, track_id, started_at, confirmed_at, peak_score, status, status_detail, "
+                                "evidence_dir, model_version, thresholds, created_at) VALUES ('old-ev', 'old-cam', 1, :t, :t, 0.9, "
+                                "'complete', '', 'x', 'v0', '{}', :t)"), {"t": T0})
+        connection.execute(text("INSERT INTO cases (event_id, camera_id, state, opened_at, updated_at) "
+                                "VALUES ('old-ev', 'old-cam', 'pending_review', :t, :t)"), {"t": T0})
+    engine.dispose()
+
+    database = Database(database_url)  # migrates to head
+    try:
+        with database.session() as session:
+            accounts.create_user(session, "inspector", PASSWORD, "inspector", sites=["unit-a"])
+        client = TestClient(create_app(database, EvidenceStore(tmp_path / "evidence"),
+                                       auth_settings=AuthSettings(sessions=SessionSettings(cookie_secure=False))))
+        client.headers["X-CSRF-Token"] = login(client, "inspector")
+        old = client.get("/api/cases").json()["items"][0]
+        assert (old["event_id"], old["source"], old["assignee"], old["dismiss_reason"]) == ("old-ev", "camera", None, None)
+        assert client.post(f"/api/cases/{old['id']}/confirm").json()["state"] == "confirmed"
+        with database.session() as session:
+            assert session.scalar(select(Case.version).where(Case.id == old["id"])) == 2
+            assert audit.verify_chain(session).ok
+    finally:
+        database.dispose()

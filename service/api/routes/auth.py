@@ -17,9 +17,13 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 def _same_origin(request: Request) -> bool:
-    """Sign-in CSRF guard: a browser posting from another site sends its Origin, which must be this host."""
+    """Sign-in CSRF guard: a browser posting from another site sends its Origin, which must be this host.
+
+    Behind a reverse proxy that rewrites Host, the proxy must pass the original in X-Forwarded-Host.
+    """
     origin = request.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == request.headers.get("host", "")
+    hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")} - {""}
+    return origin is None or urlsplit(origin).netloc in hosts
 
 
 @router.post("/login", response_model=SignedIn, responses={401: {"description": "Wrong username or password"},
