@@ -71,6 +71,7 @@ def run(
     if not settings.cameras:
         raise _fail(f"{config}: no cameras configured")
     from detector import Detector, ModelLoadError
+    from service.alerts import AlertDispatcher
     from service.db.session import Database
     from service.evidence import EvidenceStore
     from service.metrics import Metrics
@@ -86,12 +87,14 @@ def run(
     store = EvidenceStore(settings.storage.evidence_dir, settings.storage.min_free_mb)
     log.info("cases in %s, evidence in %s", redact_source(settings.storage.database_url), store.root.resolve())
     metrics = Metrics(storage_bytes=store.used_bytes)
-    monitor = Monitor(settings, database, store, detector, metrics)
+    alerts = AlertDispatcher(database, settings.alerts)
+    alerts.start()  # also resumes deliveries left pending by the last run
+    monitor = Monitor(settings, database, store, detector, metrics, on_case_opened=alerts.case_opened)
     monitor.start()
     STOP.clear()
     try:
         if api:
-            _serve(database, store, metrics, host or settings.api.host, port or settings.api.port, secure_cookie)
+            _serve(database, store, metrics, host or settings.api.host, port or settings.api.port, secure_cookie, settings, alerts)
         else:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, lambda *_: STOP.set())
@@ -103,10 +106,12 @@ def run(
     finally:
         log.info("stopping: finishing open events")
         monitor.stop()
+        alerts.stop()
         database.dispose()
 
 
-def _serve(database: object, store: object, metrics: object, host: str, port: int, secure_cookie: bool = True) -> None:
+def _serve(database: object, store: object, metrics: object, host: str, port: int, secure_cookie: bool = True,
+           settings: AppConfig | None = None, alerts: object = None) -> None:
     import uvicorn
 
     from service.api.app import create_app
@@ -114,7 +119,7 @@ def _serve(database: object, store: object, metrics: object, host: str, port: in
     from service.login_sessions import SessionSettings
 
     auth = AuthSettings(sessions=SessionSettings(cookie_secure=secure_cookie))
-    application = create_app(database, store, metrics, auth)  # type: ignore[arg-type]
+    application = create_app(database, store, metrics, auth, config=settings, alerts=alerts)  # type: ignore[arg-type]
     log.info("API at http://%s:%d (docs at http://%s:%d/docs)", host, port, host, port)
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
@@ -135,7 +140,7 @@ def serve(
     from service.evidence import EvidenceStore
 
     _serve(Database(settings.storage.database_url), EvidenceStore(settings.storage.evidence_dir), None,
-           host or settings.api.host, port or settings.api.port, secure_cookie)
+           host or settings.api.host, port or settings.api.port, secure_cookie, settings)
 
 
 @app.command("check-config")

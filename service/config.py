@@ -28,6 +28,14 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message lists every problem, one per line."""
 
 
+def known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai") from None
+    return name
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -73,11 +81,7 @@ class Schedule(Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai") from None
-        return name
+        return known_zone(name)
 
     def active(self, moment: datetime) -> bool:
         if not self.windows:
@@ -161,6 +165,73 @@ class ApiSettings(Strict):
     port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
 
 
+AlertTargetType = Literal["webhook", "wecom", "dingtalk"]
+
+
+class AlertTarget(Strict):
+    """One receiver of case-opened alerts: a plain webhook, a WeCom (企业微信) or a DingTalk (钉钉) group robot."""
+
+    name: str = Field(description="Unique name, shown in the delivery list.")
+    type: AlertTargetType = Field(description="webhook (JSON body), wecom (企业微信群机器人) or dingtalk (钉钉群机器人).")
+    url: str = Field(description="The receiver's URL, e.g. the robot's webhook URL with its key or access_token.")
+    secret: str = Field("", description="DingTalk signing secret (SEC...); empty when the robot does not sign.")
+    sites: list[str] = Field(default_factory=list, description="Only cases at these sites; empty = every site.")
+    enabled: bool = Field(True, description="Set false to keep the target but send nothing to it.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"alert url {value!r} must start with http:// or https://")
+        return value
+
+
+class AlertSettings(Strict):
+    """Real-time alerts when a case opens; each delivery and its attempts are kept in alert_deliveries."""
+
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL of this service as inspectors reach it; "
+                                                                 "snapshot and case links in alerts start with it.")
+    targets: list[AlertTarget] = Field(default_factory=list, description="Where alerts go; empty = no alerts.")
+    timezone: str = Field("Asia/Shanghai", description="IANA time zone of the times written in alert messages.")
+    timeout_s: float = Field(5.0, gt=0, le=60, description="Give up on one HTTP attempt after this long.")
+    max_attempts: int = Field(5, ge=1, le=20, description="Attempts before a delivery is marked failed.")
+    first_retry_s: float = Field(2.0, gt=0, description="Wait before the first retry; each later wait doubles (2, 4, 8, 16 s).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        return known_zone(name)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AlertSettings:
+        names = [target.name for target in self.targets]
+        doubled = sorted({name for name in names if names.count(name) > 1})
+        if doubled:
+            raise ValueError(f"alert target name(s) {', '.join(map(repr, doubled))} used twice; names must be unique")
+        return self
+
+
+class QuarterlyTargets(Strict):
+    """What a unit is expected to achieve in one quarter."""
+
+    persons_dissuaded: int = Field(0, ge=0, description="Persons dissuaded on site (劝阻人数).")
+    venues_ordered_to_rectify: int = Field(0, ge=0, description="Venues ordered to rectify (责令整改场所数).")
+
+
+class StatisticsSettings(Strict):
+    """Quarterly reporting."""
+
+    timezone: str = Field("Asia/Shanghai", description="IANA time zone that quarters and dates in reports follow.")
+    quarterly_targets: QuarterlyTargets | None = Field(None, description="Targets for all sites together; none = no targets shown.")
+    site_targets: dict[str, QuarterlyTargets] = Field(default_factory=dict, description="Targets of single sites, by site name; "
+                                                                                         "used when a report covers only that site.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        return known_zone(name)
+
+
 class AppConfig(Strict):
     """The whole cameras file."""
 
@@ -170,6 +241,8 @@ class AppConfig(Strict):
     tracker: TrackerSettings = Field(default_factory=TrackerSettings, description="Person tracking.")
     association: AssociationSettings = Field(default_factory=AssociationSettings, description="Cigarette-to-person rules.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras, each after merging 'defaults' into it.")
+    alerts: AlertSettings = Field(default_factory=AlertSettings, description="Real-time alerts when a case opens.")
+    statistics: StatisticsSettings = Field(default_factory=StatisticsSettings, description="Quarterly statistics and targets.")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> AppConfig:

@@ -6,6 +6,7 @@ import logging
 import queue
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -52,8 +53,10 @@ class _CameraSlot:
 class Monitor:
     """Runs every enabled camera; one analysis thread shares the detector among them."""
 
-    def __init__(self, config: AppConfig, db: Database, store: EvidenceStore, detector: Detector, metrics: Metrics) -> None:
+    def __init__(self, config: AppConfig, db: Database, store: EvidenceStore, detector: Detector, metrics: Metrics,
+                 on_case_opened: Callable[[int], None] | None = None) -> None:
         self.config, self.db, self.store, self.detector, self.metrics = config, db, store, detector, metrics
+        self.on_case_opened = on_case_opened  # called with the case id once the case and its snapshots are stored
         self.cameras = {c.id: c for c in config.cameras if c.enabled}
         self.readers: dict[str, CameraReader] = {}
         self._slots = {camera_id: _CameraSlot() for camera_id in self.cameras}
@@ -259,6 +262,23 @@ class Monitor:
                  update.peak_score, case.id)
         open_event = _OpenEvent(update.event_id, camera, folder, update.start_t, started_at, None, source, peak=update.peak_score)
         self._open[update.event_id] = open_event
+        try:
+            self._start_evidence(open_event, update, frame, source, result)
+        finally:
+            # After the snapshots, so that alerts can link to them.
+            self._announce_case(case.id)
+
+    def _announce_case(self, case_id: int) -> None:
+        if self.on_case_opened is None:
+            return
+        try:
+            self.on_case_opened(case_id)
+        except Exception:  # an alert problem must not stop detection
+            log.exception("case %d: the case-opened callback failed", case_id)
+
+    def _start_evidence(self, open_event: _OpenEvent, update: EventUpdate, frame: AnalyzedFrame, source: VideoSource,
+                        result: FrameResult) -> None:
+        camera, folder = open_event.camera, open_event.folder
         self.check_storage()
         if self.storage_error is not None:
             self._set_status(update.event_id, "evidence_failed", self.storage_error)

@@ -6,9 +6,26 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm.exc import StaleDataError
 
+from service.alerts import AlertDispatcher
 from service.api.body_limit import BodySizeLimit
 from service.api.deps import AuthSettings
-from service.api.routes import audit, auth, cameras, case_actions, cases, complaints, events, evidence, health, tokens, users
+from service.api.routes import alerts as alerts_routes
+from service.api.routes import (
+    audit,
+    auth,
+    cameras,
+    case_actions,
+    case_export,
+    cases,
+    complaints,
+    events,
+    evidence,
+    health,
+    statistics,
+    tokens,
+    users,
+)
+from service.config import AppConfig
 from service.db.session import Database
 from service.evidence import EvidenceStore
 from service.evidence_integrity import VerifiedHashes
@@ -16,7 +33,9 @@ from service.metrics import Metrics
 
 
 def create_app(database: Database, store: EvidenceStore, metrics: Metrics | None = None,
-               auth_settings: AuthSettings | None = None) -> FastAPI:
+               auth_settings: AuthSettings | None = None, config: AppConfig | None = None,
+               alerts: AlertDispatcher | None = None) -> FastAPI:
+    """``config`` supplies the statistics and alert settings (defaults without it); ``alerts`` is woken on a manual retry."""
     app = FastAPI(title="Smokewatch", version="0.1.0",
                   description="Smoking events caught on no-smoking-area cameras, their evidence, and the inspectors' case workflow. "
                               "Sign in with POST /api/auth/login (session cookie + CSRF token) or send an API token as "
@@ -25,10 +44,13 @@ def create_app(database: Database, store: EvidenceStore, metrics: Metrics | None
     app.state.metrics = metrics or Metrics(storage_bytes=store.used_bytes)
     app.state.auth = auth_settings or AuthSettings()
     app.state.verified_hashes = VerifiedHashes()
+    app.state.config = config or AppConfig()
+    app.state.alerts = alerts
     app.add_middleware(BodySizeLimit)
     app.add_exception_handler(StaleDataError, _changed_meanwhile)
     # case_actions before cases: its fixed paths (/api/cases/bulk-dismiss) must win over /api/cases/{case_id}
-    for module in (auth, users, tokens, case_actions, complaints, cases, events, evidence, cameras, audit, health):
+    for module in (auth, users, tokens, case_actions, complaints, cases, case_export, events, evidence, cameras, audit, alerts_routes,
+                   statistics, health):
         app.include_router(module.router)
     return app
 

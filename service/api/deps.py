@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from service import api_tokens, login_sessions
 from service.accounts import ROLES, at_least
 from service.audit import Auditor
+from service.config import AppConfig
 from service.db.models import User
 from service.db.session import Database
 from service.evidence import EvidenceStore
@@ -60,7 +61,13 @@ def get_verified_hashes(request: Request) -> VerifiedHashes:
     return hashes
 
 
+def get_config(request: Request) -> AppConfig:
+    config: AppConfig = request.app.state.config
+    return config
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+ConfigDep = Annotated[AppConfig, Depends(get_config)]
 StoreDep = Annotated[EvidenceStore, Depends(get_store)]
 AuthSettingsDep = Annotated[AuthSettings, Depends(get_auth_settings)]
 VerifiedHashesDep = Annotated[VerifiedHashes, Depends(get_verified_hashes)]

@@ -303,3 +303,16 @@ class AuditEntryPublic(Public):
     target_id: str
     details: dict[str, object]
     hash: str
+
+
+class AlertDeliveryPublic(Public):
+    id: int
+    case_id: int
+    target_name: str
+    target_type: str
+    status: str
+    attempts: int
+    last_error: str
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    created_at: datetime
