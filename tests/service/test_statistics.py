@@ -49,8 +49,9 @@ def add_case(world: World, camera_id: str, opened_at: datetime, review: str | No
 
 def seed(world: World) -> None:
     """On top of the world's three pending cases (lobby, hall at unit-a; stairs at unit-b; all in 2026Q4)."""
+    ten_hours_in = Q4_START + timedelta(hours=10)
     add_case(world, "lobby", Q4_START, "confirm", 10,
-             actions=(("dissuaded_on_site", Q4_START + timedelta(hours=10), 3), ("ordered_to_rectify", Q4_START + timedelta(hours=10), None)))
+             actions=(("dissuaded_on_site", ten_hours_in, 3), ("ordered_to_rectify", ten_hours_in, None)))
     # One second before the quarter (in Shanghai): neither the case nor its action counts.
     add_case(world, "lobby", Q4_START - timedelta(seconds=1), "confirm", 1,
              actions=(("dissuaded_on_site", Q4_START - timedelta(seconds=1), None),))
