@@ -20,10 +20,18 @@ HEADINGS_ZH = {"key": "编号", "label": "名称", "events": "事件数", "confi
                "median_review_minutes": "审核用时中位数（分钟）"}
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: object) -> object:
+    """Camera and site names could start like a formula; spreadsheets must show them, not evaluate them."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def table(report: Report) -> list[list[object]]:
     """Header, rows, totals; null figures stay None."""
     lines: list[list[object]] = [list(COLUMNS)]
-    lines += [[row[column] for column in COLUMNS] for row in report.rows]
+    lines += [[_inert(row[column]) for column in COLUMNS] for row in report.rows]
     lines.append([TOTAL_KEY, TOTAL_LABEL, *(report.totals[name] for name in FIELDS)])
     return lines
 

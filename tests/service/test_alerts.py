@@ -257,3 +257,17 @@ def test_pending_deliveries_resume_after_restart(world, receiver):
         dispatcher.stop()
         restarted.dispose()
     assert [r["body"]["case_id"] for r in receiver.requests] == [world.case_ids["ev-lobby"]]
+
+
+def test_alert_config_is_checked():
+    from service.config import ConfigError, parse_config
+
+    good = {"url": "https://oapi.dingtalk.com/robot/send?access_token=x", "type": "dingtalk"}
+    with pytest.raises(ConfigError, match="used twice"):
+        parse_config({"alerts": {"targets": [{"name": "a", **good}, {"name": "a", **good}]}})
+    with pytest.raises(ConfigError, match="http:// or https://"):
+        parse_config({"alerts": {"targets": [{"name": "a", **good, "url": "ftp://x"}]}})
+    with pytest.raises(ConfigError, match=r"alerts.targets.0.type"):
+        parse_config({"alerts": {"targets": [{"name": "a", **good, "type": "sms"}]}})
+    with pytest.raises(ConfigError, match="unknown field"):
+        parse_config({"statistics": {"quarterly_targets": {"persons": 3}}})
