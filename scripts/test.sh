@@ -4,11 +4,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Debian packages the tests use: ffmpeg, a throwaway PostgreSQL, the GStreamer RTSP server, Chromium.
+# Debian packages the tests use: ffmpeg, a throwaway PostgreSQL, the GStreamer RTSP server, Chromium and CJK fonts for the web UI.
 packages=(
     ffmpeg postgresql python3-gi gir1.2-gst-rtsp-server-1.0
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-    chromium
+    chromium fonts-noto-cjk
 )
 # python3 -m venv needs ensurepip, which Debian ships separately.
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)

@@ -30,6 +30,7 @@ from service.db.session import Database
 from service.evidence import EvidenceStore
 from service.evidence_integrity import VerifiedHashes
 from service.metrics import Metrics
+from service.web import routes as web_routes
 
 
 def create_app(database: Database, store: EvidenceStore, metrics: Metrics | None = None,
@@ -52,6 +53,8 @@ def create_app(database: Database, store: EvidenceStore, metrics: Metrics | None
     for module in (auth, users, tokens, case_actions, complaints, cases, case_export, events, evidence, cameras, audit, alerts_routes,
                    statistics, health):
         app.include_router(module.router)
+    app.include_router(web_routes.router)
+    web_routes.mount_static(app)
     return app
 
 
