@@ -21,7 +21,7 @@ from service.metrics import Metrics
 from service.monitor import Monitor
 from service.readers import ClipRecording, VideoSource
 
-SMOKING_CLIP = "yashsuman_v6.mp4"  # one woman smoking, 0-5 s and 7.5-14 s: one episode
+SMOKING_CLIP = "aarno_v1.mp4"  # one man smoking, 0-10.5 s and 13-16 s: one episode (the gap is shorter than end_gap_s)
 EMPTY_SCENE = "neg03_hall_transit-hall-overhead.mp4"
 
 
