@@ -20,6 +20,7 @@ import uvicorn
 from argon2 import PasswordHasher
 
 from service import cases, passwords
+from service.config import AppConfig, QuarterlyTargets, StatisticsSettings
 from service.db.models import Event
 from tests.support.accounts import PASSWORD, T0, World, build_world
 from tests.support.fixtures import _unavailable, free_port, make_video
@@ -78,6 +79,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         patch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
         world = build_world(f"sqlite:///{root}/smokewatch.db", root)
         real_case = add_real_event(world)
+        world.app.state.config = AppConfig(statistics=StatisticsSettings(
+            site_targets={"unit-a": QuarterlyTargets(persons_dissuaded=10, venues_ordered_to_rectify=4)}))
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(world.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
         thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
@@ -262,7 +265,13 @@ def test_statistics_page(site, new_page):
     if page.locator("#stats-unavailable").is_visible():
         assert page.inner_text("#stats-unavailable") == "统计功能暂不可用"
         pytest.skip("GET /api/statistics answers 404 (the statistics API is not merged yet); the page says so, charts not checked")
+    page.fill('#stats-form input[name="quarter"]', "2026Q4")
+    page.click("#stats-form button[type=submit]")
+    page.locator('#events-chart rect[data-row="unit-a"]').first.wait_for()
     assert page.locator("#targets-chart svg rect.bar-actual").count() == 2
+    targets = {line.get_attribute("data-metric"): line.get_attribute("data-value") for line in page.locator(".target-line").all()}
+    assert targets == {"persons_dissuaded": "10", "venues_ordered_to_rectify": "4"}  # unit A's own targets, drawn against actuals
+    shot(page, "12-statistics-quarter-targets")
     page.fill('#stats-form input[name="start"]', "2026-11-01")
     page.fill('#stats-form input[name="end"]', "2026-11-30")
     page.select_option('#stats-form select[name="group_by"]', "camera")

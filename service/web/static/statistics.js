@@ -47,7 +47,7 @@
     TARGETS.forEach((key, index) => {
       const actual = totals[key] || 0;
       const target = targets ? targets[key] : null;
-      const scale = Math.max(actual, target || 0, 1);
+      const scale = Math.max(actual, target || 0, 1) * 1.15;  // room to the right of the target line
       const span = width - left - right;
       const y = top + index * rowHeight;
       svg.appendChild(node("text", {x: 0, y: y + 22, class: "chart-label"}, message(key)));
