@@ -218,6 +218,26 @@ def test_review_a_real_case_with_the_keyboard(site, new_page):
     assert page.get_attribute("#export-link", "href") == f"/api/cases/{site.real_case}/export"
 
 
+def test_next_case_and_dismiss_with_a_typed_reason_by_keyboard(site, new_page):
+    older, newer = site.world.new_case("hall"), site.world.new_case("hall")
+    page = new_page()
+    sign_in(page, "inspector-a", next_path=f"/cases/{newer}")
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/cases/{older}")
+    page.keyboard.press("d")
+    assert page.locator("#dismiss-panel").is_visible()
+    page.keyboard.press("c")  # ignored while a reason is being chosen
+    page.keyboard.press("5")
+    page.locator("#other-text").wait_for()
+    page.keyboard.type("演练，不是真实吸烟")
+    shot(page, "07-case-dismiss-other")
+    page.keyboard.press("Enter")
+    page.locator('#history .history-row[data-to-state="dismissed"]').wait_for()
+    case = site.world.case(older)
+    assert (case.state, case.dismiss_reason, case.dismiss_text) == ("dismissed", "other", "演练，不是真实吸烟")
+    assert site.case_state(newer) == "pending_review"
+
+
 def test_bulk_dismiss_from_the_queue(site, new_page):
     page = new_page()
     sign_in(page, "inspector-a")
@@ -226,12 +246,12 @@ def test_bulk_dismiss_from_the_queue(site, new_page):
         page.check(f'.row-select[value="{case_id}"]')
     assert page.inner_text("#selected-count") == "已选 2 件"
     page.select_option("#bulk-reason", "duplicate")
-    shot(page, "07-queue-bulk-selected")
+    shot(page, "08-queue-bulk-selected")
     page.click("#bulk-dismiss")
     page.locator(f'.row-select[value="{chosen[0]}"]').wait_for(state="detached")
     assert [site.case_state(case_id) for case_id in chosen] == ["dismissed", "dismissed"]
     assert int(page.inner_text("#count-dismissed")) >= 2
-    shot(page, "08-queue-after-bulk-dismiss")
+    shot(page, "09-queue-after-bulk-dismiss")
 
 
 def test_language_switch_and_phone_layout(site, new_page):
@@ -241,10 +261,10 @@ def test_language_switch_and_phone_layout(site, new_page):
     page.click("#lang-switch")
     page.wait_for_function("() => document.documentElement.lang === 'en'")
     assert page.inner_text("h1") == "Case queue" and page.url.endswith("/queue")
-    shot(page, "09-queue-english-phone")
+    shot(page, "10-queue-english-phone")
     page.goto(f"/cases/{site.real_case}")
     assert page.locator("#assign-form").count() == 1  # supervisors assign
-    shot(page, "10-case-english-phone")
+    shot(page, "11-case-english-phone")
     page.click("#lang-switch")
     page.wait_for_function("() => document.documentElement.lang === 'zh-CN'")
     assert "案件" in page.inner_text("h1")
@@ -252,7 +272,7 @@ def test_language_switch_and_phone_layout(site, new_page):
     lobby = page.locator("#camera-lobby")
     assert "在线" in lobby.inner_text() and lobby.locator("img").count() == 1
     assert "离线" not in lobby.inner_text()
-    shot(page, "11-cameras-phone")
+    shot(page, "12-cameras-phone")
 
 
 def test_statistics_page(site, new_page):
@@ -260,7 +280,7 @@ def test_statistics_page(site, new_page):
     sign_in(page, "supervisor-a", next_path="/statistics")
     page.wait_for_function("() => document.getElementById('stats-status').hidden || document.getElementById('stats-status')"
                            ".classList.contains('error')")
-    shot(page, "12-statistics")
+    shot(page, "13-statistics")
     assert page.locator("#stats-status.error").count() == 0, page.inner_text("#stats-status")
     if page.locator("#stats-unavailable").is_visible():
         assert page.inner_text("#stats-unavailable") == "统计功能暂不可用"
@@ -271,7 +291,7 @@ def test_statistics_page(site, new_page):
     assert page.locator("#targets-chart svg rect.bar-actual").count() == 2
     targets = {line.get_attribute("data-metric"): line.get_attribute("data-value") for line in page.locator(".target-line").all()}
     assert targets == {"persons_dissuaded": "10", "venues_ordered_to_rectify": "4"}  # unit A's own targets, drawn against actuals
-    shot(page, "12-statistics-quarter-targets")
+    shot(page, "14-statistics-quarter-targets")
     page.fill('#stats-form input[name="start"]', "2026-11-01")
     page.fill('#stats-form input[name="end"]', "2026-11-30")
     page.select_option('#stats-form select[name="group_by"]', "camera")
@@ -279,7 +299,7 @@ def test_statistics_page(site, new_page):
     page.locator('#events-chart rect[data-row="lobby"][data-metric="events"]').wait_for()
     # the seeded world: lobby has its own event and the real one (confirmed by the keyboard test if it ran first)
     assert int(page.get_attribute('#events-chart rect[data-row="lobby"][data-metric="events"]', "data-value") or 0) == 2
-    shot(page, "13-statistics-by-camera")
+    shot(page, "15-statistics-by-camera")
     assert "/api/statistics.csv?" in (page.get_attribute("#download-csv", "href") or "")
     assert "/api/statistics.xlsx?" in (page.get_attribute("#download-xlsx", "href") or "")
 
@@ -295,13 +315,13 @@ def test_viewer_cannot_review_and_other_units_get_404(site, new_page):
     viewer.keyboard.press("d")
     assert viewer.locator("#dismiss-panel").is_hidden()
     assert site.case_state(case_id) == "pending_review"
-    shot(viewer, "14-case-as-viewer")
+    shot(viewer, "16-case-as-viewer")
 
     other_unit = new_page()
     sign_in(other_unit, "inspector-b")
     response = other_unit.goto(f"/cases/{site.real_case}")
     assert response is not None and response.status == 404
-    shot(other_unit, "15-case-other-unit-404")
+    shot(other_unit, "17-case-other-unit-404")
 
 
 def test_complaint_form_opens_a_case(site, new_page):
@@ -314,7 +334,7 @@ def test_complaint_form_opens_a_case(site, new_page):
     page.click("#complaint-form button[type=submit]")
     page.wait_for_url("**/cases/*")
     assert "电话举报" in page.inner_text(".facts") and "有人在二楼楼梯间吸烟" in page.inner_text(".facts")
-    shot(page, "16-complaint-case")
+    shot(page, "18-complaint-case")
 
 
 def test_pages_need_a_session(site, new_page):

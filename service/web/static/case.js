@@ -67,8 +67,8 @@
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape") { stopDismiss(); if (typingInField(event)) event.target.blur(); return; }
     if (typingInField(event) || event.ctrlKey || event.metaKey || event.altKey) return;
-    if (choosingReason && /^[1-9]$/.test(event.key)) {
-      const reason = reasons[Number(event.key) - 1];
+    if (choosingReason) {  // only a reason number (or Esc) until the dismissal is chosen or cancelled
+      const reason = /^[1-9]$/.test(event.key) ? reasons[Number(event.key) - 1] : undefined;
       if (reason) { event.preventDefault(); chooseReason(reason); }
       return;
     }
