@@ -72,8 +72,12 @@ def parse_quarter(text: str, zone: ZoneInfo) -> Period:
 
 def parse_moment(text: str, name: str, zone: ZoneInfo) -> datetime:
     """An ISO 8601 date or date-time; one without an offset is local time in ``zone``."""
+    text = text.strip()
+    if "T" in text:
+        # An unencoded "+08:00" in a query string arrives as " 08:00".
+        text = re.sub(r" (\d{2}:?\d{2})$", r"+\1", text)
     try:
-        moment = datetime.fromisoformat(text.strip())
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise PeriodError(f"{name} {text!r} is not an ISO 8601 date or date-time, e.g. 2026-10-01 or 2026-10-01T00:00:00+08:00") from None
     return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment

@@ -178,5 +178,7 @@ def test_periods():
     current = resolve_period(SHANGHAI, now=datetime(2026, 12, 31, 17, tzinfo=UTC))  # already 2027 in Shanghai
     assert current.quarter == "2027Q1"
     assert resolve_period(SHANGHAI, start="2026-11-01", end="2026-11-02").quarter is None
+    unencoded_plus = resolve_period(SHANGHAI, start="2026-10-01T00:00:00 08:00", end="2027-01-01T00:00:00 08:00")
+    assert unencoded_plus.quarter == "2026Q4"
     with pytest.raises(PeriodError):
         resolve_period(SHANGHAI, quarter="2026Q0")
