@@ -104,3 +104,17 @@ def test_tampered_evidence_refuses_the_export(world):
     clip.unlink()
     answer = world.client("viewer-a").get(f"/api/cases/{case_id}/export")
     assert answer.status_code == 410 and "clip.mp4" in answer.json()["detail"]
+
+
+@SQLITE_ONLY
+def test_complaint_without_footage_exports(world):
+    opened = world.client("inspector-b").post("/api/complaints", json={
+        "source": "phone", "description": "有人在楼梯间吸烟", "site": "unit-b", "occurred_at": "2026-11-03T10:00:00+08:00"})
+    assert opened.status_code == 201, opened.text
+    answer = world.client("inspector-b").get(f"/api/cases/{opened.json()['id']}/export")
+    assert answer.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(answer.content))
+    assert set(archive.namelist()) == {"case.json", "audit.json", "summary.html", "export-manifest.json"}
+    summary = archive.read("summary.html").decode()
+    assert "电话举报" in summary and "有人在楼梯间吸烟" in summary and "无抓拍" in summary
+    assert [e["action"] for e in json.loads(archive.read("audit.json"))] == ["complaint_opened"]

@@ -182,3 +182,19 @@ def test_periods():
     assert unencoded_plus.quarter == "2026Q4"
     with pytest.raises(PeriodError):
         resolve_period(SHANGHAI, quarter="2026Q0")
+
+
+@SQLITE_ONLY
+def test_complaints_count_at_their_site_and_without_a_camera(world):
+    with world.database.session() as session:
+        auditor = Auditor(session, session.get(User, world.user_ids["admin"]))
+        complaint = workflow.open_complaint(auditor, "phone", "smoke in the lift", "unit-b", None, datetime(2026, 11, 3, tzinfo=UTC))
+        complaint.opened_at = datetime(2026, 11, 3, tzinfo=UTC)
+        workflow.confirm(auditor, complaint)
+        workflow.record_action(auditor, complaint, "ordered_to_rectify", at=datetime(2026, 11, 4, tzinfo=UTC))
+    admin = world.client("admin")
+    by_site = {row["key"]: row for row in admin.get("/api/statistics", params={"quarter": "2026Q4"}).json()["rows"]}
+    assert (by_site["unit-b"]["events"], by_site["unit-b"]["confirmed"], by_site["unit-b"]["venues_ordered_to_rectify"]) == (2, 1, 1)
+    by_camera = {row["key"]: row for row in admin.get("/api/statistics", params={"quarter": "2026Q4", "group_by": "camera"}).json()["rows"]}
+    assert by_camera[""]["label"] == "无摄像头（举报）" and by_camera[""]["events"] == 1
+    assert world.client("viewer-a").get("/api/statistics", params={"quarter": "2026Q4"}).json()["totals"]["events"] == 2
