@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from ultralytics import YOLO
+from ultralytics.utils.torch_utils import strip_optimizer
 
 from detector.model import MODELS_DIR, SHIPPED_MODEL
 
@@ -22,6 +23,7 @@ def export(weights: Path, out_dir: Path = MODELS_DIR, name: str = SHIPPED_MODEL,
     shipped = out_dir / f"{name}.pt"
     if weights.resolve() != shipped.resolve():
         shutil.copyfile(weights, shipped)
+    strip_optimizer(str(shipped))  # a mid-run checkpoint still carries optimizer state: 5x the size
     written = [shipped]
     model = YOLO(str(shipped))
     # Dynamic shapes let 16:9 frames run at 512x288 instead of a padded 512x512 square.
