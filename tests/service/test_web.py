@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 import uvicorn
@@ -251,6 +252,12 @@ def test_bulk_dismiss_from_the_queue(site, new_page):
     page.locator(f'.row-select[value="{chosen[0]}"]').wait_for(state="detached")
     assert [site.case_state(case_id) for case_id in chosen] == ["dismissed", "dismissed"]
     assert int(page.inner_text("#count-dismissed")) >= 2
+
+    page.goto("/queue?camera=hall&state=all&start=2026-11-02&end=2026-11-02")
+    assert page.locator(".case-row").count() >= 1
+    assert all("hall" in row.inner_text() for row in page.locator(".case-row").all())
+    page.goto("/queue?location_type=canteen&state=all")  # the seeded cameras are all "other"
+    assert page.locator(".case-row").count() == 0 and page.inner_text("#count-pending_review") == "0"
     shot(page, "09-queue-after-bulk-dismiss")
 
 
@@ -342,3 +349,14 @@ def test_pages_need_a_session(site, new_page):
     for path in ("/queue", f"/cases/{site.real_case}", "/cameras", "/statistics", "/complaints/new"):
         page.goto(path)
         assert "/login?next=" in page.url, path
+
+
+def test_redirects_stay_on_the_site_and_pages_send_a_csp(site):
+    with httpx.Client(base_url=site.url, follow_redirects=False) as client:
+        for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+            assert client.get("/lang/en", params={"next": target}).headers["location"] == "/queue", target
+        assert client.get("/lang/en", params={"next": "/cameras?x=1"}).headers["location"] == "/cameras?x=1"
+        assert client.get("/lang/xx").status_code == 404
+        login = client.get("/login")  # in English now: the client kept the language cookie
+        assert "script-src 'self'" in login.headers["content-security-policy"] and 'lang="en"' in login.text
+        assert client.get("/static/app.js").status_code == 200
