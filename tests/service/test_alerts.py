@@ -5,13 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
-import threading
 import time
-import urllib.parse
-from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,56 +24,11 @@ from service.evidence import EvidenceStore
 from service.metrics import Metrics
 from service.monitor import Monitor
 from tests.support.accounts import World
+from tests.support.fixtures import Receiver
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 PUBLIC_URL = "http://smokewatch.local:8000"
 SECRET = "SECtest-signing-secret"
-
-
-class Receiver:
-    """An HTTP server that records every POST and answers from a plan: status codes, or "hang" until released."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.plan: list[int | str] = []
-        self.release = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                url = urllib.parse.urlsplit(self.path)
-                receiver.requests.append({"path": url.path, "query": urllib.parse.parse_qs(url.query), "body": body})
-                action = receiver.plan.pop(0) if receiver.plan else 200
-                if action == "hang":
-                    receiver.release.wait(10)
-                    action = 200
-                answer = json.dumps({"errcode": 0, "errmsg": "ok"}).encode()
-                self.send_response(int(action))
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
 
 
 def settings_for(receiver: Receiver, **overrides: Any) -> AlertSettings:

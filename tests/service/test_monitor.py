@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from detector import Detector
-from service.config import AppConfig, CameraConfig, EventSettings
+from service.alerts import AlertDispatcher
+from service.config import AlertSettings, AlertTarget, AppConfig, CameraConfig, EventSettings
 from service.db.models import Camera, Case, Event, EvidenceFile
 from service.db.session import Database
 from service.evidence import EvidenceStore, sha256_file
@@ -51,10 +52,12 @@ def smoker_then_empty_scene(videos: Path, target: Path, tail_s: float = 14.0) ->
     return target
 
 
-def make_monitor(cameras: list[CameraConfig], database_url: str, root: Path, detector: Detector, min_free_mb: int = 0):
+def make_monitor(cameras: list[CameraConfig], database_url: str, root: Path, detector: Detector, min_free_mb: int = 0,
+                 on_case_opened=None):
     database = Database(database_url)
     store = EvidenceStore(root, min_free_mb)
-    monitor = Monitor(AppConfig(cameras=cameras), database, store, detector, Metrics(storage_bytes=store.used_bytes))
+    monitor = Monitor(AppConfig(cameras=cameras), database, store, detector, Metrics(storage_bytes=store.used_bytes),
+                      on_case_opened=on_case_opened)
     return monitor, database, store
 
 
@@ -86,18 +89,25 @@ def assert_evidence_verifies(store: EvidenceStore, event: Event) -> None:
 
 @pytest.mark.slow
 def test_rtsp_camera_watching_a_smoker_opens_one_case_with_verified_evidence(
-        rtsp_server, shared_videos, tmp_path, detector, database_url):
+        rtsp_server, shared_videos, tmp_path, detector, database_url, receiver):
     video = smoker_then_empty_scene(shared_videos, tmp_path / "camera.mp4")
     server = rtsp_server(video)
     camera = CameraConfig(id="lobby-1", name="1F lobby", source=server.url, open_timeout_s=10, read_timeout_s=5)
-    monitor, database, store = make_monitor([camera], database_url, tmp_path / "evidence", detector)
+    alerts = AlertSettings(public_url="http://smokewatch.test", targets=[AlertTarget(name="duty", type="webhook", url=receiver.url)])
+    dispatcher = AlertDispatcher(Database(database_url), alerts, poll_s=0.2)
+    monitor, database, store = make_monitor([camera], database_url, tmp_path / "evidence", detector,
+                                            on_case_opened=dispatcher.case_opened)
+    dispatcher.start()
     monitor.start()
     try:
         with database.session() as session:
             wait_for(lambda: session.scalar(select(Event).where(Event.status == "complete")) is not None, 90, "a complete event")
-        time.sleep(2)
+        wait_for(lambda: bool(receiver.requests), 20, "the case-opened alert")
     finally:
         monitor.stop()
+        dispatcher.stop()
+    alert = receiver.requests[0]["body"]
+    assert alert["event"] == "case_opened" and alert["camera"]["id"] == "lobby-1" and alert["snapshot_url"].startswith("http://smokewatch.test")
     with database.session() as session:
         events = list(session.scalars(select(Event)))
         cases = list(session.scalars(select(Case)))

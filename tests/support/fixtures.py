@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import functools
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -13,12 +14,15 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 
 import av
 import numpy as np
@@ -341,3 +345,52 @@ def shared_videos(shared_dir: Path) -> Path:
     if not videos.is_dir():
         pytest.skip("../shared/videos not found: real footage is only available inside the team's workspace")
     return videos
+
+
+# --- a webhook receiver for alerts ---------------------------------------------------------------
+
+
+class Receiver:
+    """An HTTP server that records every POST and answers from a plan: status codes, or "hang" until released."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.plan: list[int | str] = []
+        self.release = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                url = urllib.parse.urlsplit(self.path)
+                receiver.requests.append({"path": url.path, "query": urllib.parse.parse_qs(url.query), "body": body})
+                action = receiver.plan.pop(0) if receiver.plan else 200
+                if action == "hang":
+                    receiver.release.wait(10)
+                    action = 200
+                answer = json.dumps({"errcode": 0, "errmsg": "ok"}).encode()
+                self.send_response(int(action))
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
