@@ -24,7 +24,7 @@ from service.evidence import EvidenceStore
 from service.metrics import Metrics
 from service.monitor import Monitor
 from tests.support.accounts import World
-from tests.support.fixtures import Receiver
+from tests.support.fixtures import Receiver, wait_for
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 PUBLIC_URL = "http://smokewatch.local:8000"
@@ -44,14 +44,6 @@ def deliveries(database: Database) -> list[AlertDelivery]:
     with database.session() as session:
         return list(session.scalars(select(AlertDelivery).order_by(AlertDelivery.id)))
 
-
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def add_snapshot(world: World, event_id: str) -> int:

@@ -21,6 +21,7 @@ from service.evidence import EvidenceStore, sha256_file
 from service.metrics import Metrics
 from service.monitor import Monitor
 from service.readers import ClipRecording, VideoSource
+from tests.support.fixtures import wait_for
 
 SMOKING_CLIP = "aarno_v1.mp4"  # one man smoking, 0-10.5 s and 13-16 s: one episode (the gap is shorter than end_gap_s)
 EMPTY_SCENE = "neg03_hall_transit-hall-overhead.mp4"
@@ -60,14 +61,6 @@ def make_monitor(cameras: list[CameraConfig], database_url: str, root: Path, det
                       on_case_opened=on_case_opened)
     return monitor, database, store
 
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def assert_evidence_verifies(store: EvidenceStore, event: Event) -> None:

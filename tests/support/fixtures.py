@@ -51,7 +51,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll until ``predicate`` holds; fail naming ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
@@ -142,7 +143,7 @@ class RtspServerHandle:
                 return b"READY\n" in log.read()
 
         try:
-            _wait_for(ready, READY_TIMEOUT_S, f"the RTSP server at {self.url}\n{self.log_tail()}")
+            wait_for(ready, READY_TIMEOUT_S, f"the RTSP server at {self.url}\n{self.log_tail()}")
         except BaseException:
             self.stop()
             raise

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from service.api.deps import CurrentUser, ScopeDep, SessionDep
 from service.api.routes.events import event_detail
-from service.api.routes.filters import FiltersDep
+from service.api.routes.filters import FiltersDep, apply_filters
 from service.api.schemas import (
     ActionPublic,
     CameraPublic,
@@ -80,14 +80,7 @@ def list_cases(session: SessionDep, filters: FiltersDep, user: CurrentUser, scop
     if source is not None and source not in SOURCES:
         raise HTTPException(422, f"unknown source {source!r}; use one of {list(SOURCES)}")
     query = select(Case).outerjoin(Camera, Case.camera_id == Camera.id).where(scope.case_clause())
-    if filters.camera:
-        query = query.where(Case.camera_id == filters.camera)
-    if filters.site:
-        query = query.where(func.coalesce(Camera.site, Case.site) == filters.site)
-    if filters.since:
-        query = query.where(Case.opened_at >= filters.since)
-    if filters.until:
-        query = query.where(Case.opened_at < filters.until)
+    query = apply_filters(query, filters, Case.camera_id, func.coalesce(Camera.site, Case.site), Case.opened_at)
     if state:
         query = query.where(Case.state == state)
     if source:

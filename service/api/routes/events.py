@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from service.api.deps import ScopeDep, SessionDep
-from service.api.routes.filters import FiltersDep
+from service.api.routes.filters import FiltersDep, apply_filters
 from service.api.schemas import EventDetail, EventPublic, EvidenceFilePublic, Page
 from service.db.models import Camera, Event
 from service.scope import Scope
@@ -33,14 +33,7 @@ def load_event(session: Session, scope: Scope, event_id: str) -> Event:
 def list_events(session: SessionDep, filters: FiltersDep, scope: ScopeDep,
                 status: Annotated[str | None, Query(description="recording, complete, incomplete, evidence_failed")] = None) -> dict:
     query = select(Event).join(Camera).where(scope.camera_clause())
-    if filters.camera:
-        query = query.where(Event.camera_id == filters.camera)
-    if filters.site:
-        query = query.where(Camera.site == filters.site)
-    if filters.since:
-        query = query.where(Event.started_at >= filters.since)
-    if filters.until:
-        query = query.where(Event.started_at < filters.until)
+    query = apply_filters(query, filters, Event.camera_id, Camera.site, Event.started_at)
     if status:
         query = query.where(Event.status == status)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Query
 from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Select
+from sqlalchemy.orm import QueryableAttribute
+
+SelectT = TypeVar("SelectT", bound=Select[Any])
 
 
 class ListFilters(BaseModel):
@@ -32,6 +36,22 @@ def list_filters(
     if since and until and since > until:
         raise HTTPException(422, "'since' is after 'until'")
     return ListFilters(camera=camera, site=site, since=since, until=until, limit=limit, offset=offset)
+
+
+Column = ColumnElement[Any] | QueryableAttribute[Any]
+
+
+def apply_filters(query: SelectT, filters: ListFilters, camera: Column, site: Column, time: Column) -> SelectT:
+    """Narrow a list query by camera, site and time range, on the columns that hold them for that resource."""
+    if filters.camera:
+        query = query.where(camera == filters.camera)
+    if filters.site:
+        query = query.where(site == filters.site)
+    if filters.since:
+        query = query.where(time >= filters.since)
+    if filters.until:
+        query = query.where(time < filters.until)
+    return query
 
 
 FiltersDep = Annotated[ListFilters, Depends(list_filters)]
