@@ -158,6 +158,8 @@ class StorageSettings(Strict):
                                                                      "postgresql+psycopg://user:pass@host/db.")
     evidence_dir: Path = Field(Path("evidence"), description="Root folder of clips, snapshots and manifests.")
     min_free_mb: int = Field(500, ge=0, description="Stop writing new evidence below this much free disk, and say so.")
+    max_attachment_mb: float = Field(20, gt=0, le=2048, description="Largest file inspectors may attach to a note or an "
+                                                                  "enforcement action (JPEG, PNG, PDF, MP4).")
 
 
 class ApiSettings(Strict):

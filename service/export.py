@@ -10,6 +10,7 @@ Layout::
     case.json                    case, event(s), transitions, actions, notes, assignment
     audit.json                   the audit entries about the case and its evidence files
     evidence/<event id>/<file>   clip(s), snapshots, the event's manifest
+    attachments/<id>-<name>      files attached to notes and enforcement actions (also hash-checked)
     export-manifest.json         every other file of the zip with its SHA-256 and size
 """
 
@@ -27,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from service.db.models import Case, Event, EvidenceFile
+from service.db.models import Attachment, Case, Event, EvidenceFile
 from service.evidence import EvidenceStore
 
 CHUNK = 1 << 20
@@ -41,12 +42,13 @@ LOCATION_NAMES = {"corridor": "走廊", "hall": "大厅", "stairwell": "楼梯�
 
 
 class EvidenceProblem(Exception):
-    """An evidence file cannot be exported; ``file`` is its row, ``missing`` tells absence from a hash mismatch."""
+    """An evidence file or attachment cannot be exported; ``file`` is its row, ``missing`` tells absence from a hash mismatch."""
 
-    def __init__(self, file: EvidenceFile, missing: bool) -> None:
+    def __init__(self, file: EvidenceFile | Attachment, missing: bool) -> None:
         self.file, self.missing = file, missing
         what = "is missing from the evidence folder" if missing else "does not match its recorded hash"
-        super().__init__(f"evidence file {file.path} {what}; the case was not exported")
+        noun = "attachment" if isinstance(file, Attachment) else "evidence file"
+        super().__init__(f"{noun} {file.path} {what}; the case was not exported")
 
 
 @dataclass(frozen=True)
@@ -60,24 +62,35 @@ def case_events(case: Case) -> list[Event]:
     return [event for event in (case.event, case.linked_event) if event is not None]
 
 
-def _pack_evidence(archive: zipfile.ZipFile, store: EvidenceStore, row: EvidenceFile, name: str) -> tuple[PackedFile, bytes | None]:
-    """Copy one evidence file into the zip, hashing on the way; the bytes come back for snapshots (to embed them)."""
+def case_attachments(case: Case) -> list[Attachment]:
+    return sorted([*(a for note in case.notes for a in note.attachments), *(a for action in case.actions for a in action.attachments)],
+                  key=lambda attachment: attachment.id)
+
+
+def attachment_name(attachment: Attachment) -> str:
+    return f"attachments/{attachment.id}-{attachment.original_name}"
+
+
+def _pack_evidence(archive: zipfile.ZipFile, store: EvidenceStore, row: EvidenceFile | Attachment,
+                   name: str) -> tuple[PackedFile, bytes | None]:
+    """Copy one evidence file (or attachment) into the zip, hashing on the way; the bytes come back for snapshots (to embed them)."""
     path = store.root / row.path
     if not path.is_file():
         raise EvidenceProblem(row, missing=True)
     digest, size, kept = hashlib.sha256(), 0, bytearray()
-    info = zipfile.ZipInfo(name, _zip_time(row.created_at))
+    keep = isinstance(row, EvidenceFile) and row.kind.startswith("snapshot")
+    info = zipfile.ZipInfo(name, _zip_time(row.created_at if isinstance(row, EvidenceFile) else row.uploaded_at))
     info.compress_type = zipfile.ZIP_STORED if path.suffix.lower() in ALREADY_COMPRESSED else zipfile.ZIP_DEFLATED
     with path.open("rb") as source, archive.open(info, "w", force_zip64=True) as target:
         while chunk := source.read(CHUNK):
             digest.update(chunk)
             target.write(chunk)
             size += len(chunk)
-            if row.kind.startswith("snapshot"):
+            if keep:
                 kept += chunk
     if digest.hexdigest() != row.sha256:
         raise EvidenceProblem(row, missing=False)
-    return PackedFile(name, row.sha256, size), bytes(kept) if row.kind.startswith("snapshot") else None
+    return PackedFile(name, row.sha256, size), bytes(kept) if keep and isinstance(row, EvidenceFile) else None
 
 
 def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
@@ -106,6 +119,8 @@ def write_case_zip(out: IO[bytes], case: Case, history: dict[str, object], audit
                 packed.append(entry)
                 if content is not None:
                     snapshots.setdefault(row.kind, content)
+        for attachment in case_attachments(case):
+            packed.append(_pack_evidence(archive, store, attachment, attachment_name(attachment))[0])
         _write(archive, "case.json", _json(history), packed)
         _write(archive, "audit.json", _json(audit_entries), packed)
         picture = snapshots.get("snapshot_annotated") or snapshots.get("snapshot")
@@ -176,7 +191,7 @@ def summary_html(case: Case, snapshot: bytes | None, packed: list[PackedFile], z
                 a.person_count if a.person_count is not None else "", a.venue_name or "", a.notes] for a in case.actions]
     notes = [[_local(n.at, zone), n.author.display_name or n.author.username, n.text] for n in case.notes]
     files = "".join(f"<tr><td>{_e(p.name)}</td><td>{p.size_bytes}</td><td class=\"hash\">{_e(p.sha256)}</td></tr>"
-                    for p in packed if p.name.startswith("evidence/"))
+                    for p in packed if p.name.startswith(("evidence/", "attachments/")))
     return f"""<!DOCTYPE html>
 <html lang="zh-CN">
 <head><meta charset="utf-8"><title>案件 {case.id} 摘要</title><style>{CSS}</style></head>

@@ -113,6 +113,25 @@ class TransitionPublic(Public):
     note: str
 
 
+class AttachmentPublic(Public):
+    id: int
+    case_id: int
+    note_id: int | None
+    action_id: int | None
+    original_name: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    uploaded_by: UserRef
+    uploaded_at: datetime
+    url: str = ""
+
+    @model_validator(mode="after")
+    def _download_url(self) -> AttachmentPublic:
+        self.url = f"/api/attachments/{self.id}"
+        return self
+
+
 class ActionPublic(Public):
     id: int
     kind: str
@@ -122,6 +141,7 @@ class ActionPublic(Public):
     person_count: int | None
     venue_name: str | None
     recorded_at: datetime
+    attachments: list[AttachmentPublic] = []
 
 
 class NotePublic(Public):
@@ -129,6 +149,7 @@ class NotePublic(Public):
     author: UserRef
     at: datetime
     text: str
+    attachments: list[AttachmentPublic] = []
 
 
 class CasePublic(Public):

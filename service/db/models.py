@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -141,6 +155,7 @@ class Case(Base):
     transitions: Mapped[list[CaseTransition]] = relationship(order_by="CaseTransition.id", back_populates="case")
     actions: Mapped[list[EnforcementAction]] = relationship(order_by="EnforcementAction.id", back_populates="case")
     notes: Mapped[list[CaseNote]] = relationship(order_by="CaseNote.id", back_populates="case")
+    attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id", viewonly=True)
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -180,6 +195,7 @@ class EnforcementAction(Base):
 
     case: Mapped[Case] = relationship(back_populates="actions")
     officer: Mapped[User] = relationship()
+    attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id", back_populates="action")
 
 
 class CaseNote(Base):
@@ -195,6 +211,31 @@ class CaseNote(Base):
 
     case: Mapped[Case] = relationship(back_populates="notes")
     author: Mapped[User] = relationship()
+    attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id", back_populates="note")
+
+
+class Attachment(Base):
+    """A file (photo, scanned document, video) added to a case note or an enforcement action; see service.attachments."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (CheckConstraint("(note_id IS NULL) <> (action_id IS NULL)", name="ck_attachments_one_owner"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    note_id: Mapped[int | None] = mapped_column(ForeignKey("case_notes.id"), nullable=True, index=True)
+    action_id: Mapped[int | None] = mapped_column(ForeignKey("enforcement_actions.id"), nullable=True, index=True)
+    original_name: Mapped[str] = mapped_column(String(255))  # sanitised
+    path: Mapped[str] = mapped_column(Text)  # relative to the evidence root: attachments/<case id>/<random>-<name>
+    content_type: Mapped[str] = mapped_column(String(100))  # from the file's first bytes, not from the client
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship()
+    note: Mapped[CaseNote | None] = relationship(back_populates="attachments")
+    action: Mapped[EnforcementAction | None] = relationship(back_populates="attachments")
+    uploaded_by: Mapped[User] = relationship()
 
 
 class User(Base):

@@ -12,8 +12,8 @@ from starlette.background import BackgroundTask
 from service.api.deps import AuditorDep, ConfigDep, CurrentUser, ScopeDep, SessionDep, StoreDep
 from service.api.routes.cases import case_detail, load_case
 from service.api.schemas import AuditEntryPublic
-from service.db.models import AuditEntry, utcnow
-from service.export import EvidenceProblem, case_events, export_name, remove_quietly, write_case_zip
+from service.db.models import Attachment, AuditEntry, utcnow
+from service.export import EvidenceProblem, case_attachments, case_events, export_name, remove_quietly, write_case_zip
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 
@@ -28,9 +28,11 @@ def export_case(case_id: int, session: SessionDep, store: StoreDep, scope: Scope
     printable summary (summary.html)."""
     case = load_case(session, scope, case_id)
     file_ids = [str(row.id) for event in case_events(case) for row in event.files]
+    attachment_ids = [str(attachment.id) for attachment in case_attachments(case)]
     entries = session.scalars(select(AuditEntry).where(or_(
         (AuditEntry.target_type == "case") & (AuditEntry.target_id == str(case.id)),
-        (AuditEntry.target_type == "evidence_file") & AuditEntry.target_id.in_(file_ids))).order_by(AuditEntry.id))
+        (AuditEntry.target_type == "evidence_file") & AuditEntry.target_id.in_(file_ids),
+        (AuditEntry.target_type == "attachment") & AuditEntry.target_id.in_(attachment_ids))).order_by(AuditEntry.id))
     audit_entries = [AuditEntryPublic.model_validate(entry).model_dump(mode="json") | {"prev_hash": entry.prev_hash} for entry in entries]
     history = case_detail(case).model_dump(mode="json")
     exported_at = utcnow()
@@ -44,8 +46,12 @@ def export_case(case_id: int, session: SessionDep, store: StoreDep, scope: Scope
             row = problem.file
             if problem.missing:
                 raise HTTPException(410, str(problem)) from None
-            auditor.record("evidence_mismatch", "evidence_file", row.id, event_id=row.event_id, kind=row.kind, path=row.path,
-                           recorded_sha256=row.sha256, during="case_export", case_id=case.id)
+            if isinstance(row, Attachment):
+                auditor.record("evidence_mismatch", "attachment", row.id, case_id=case.id, path=row.path, recorded_sha256=row.sha256,
+                               during="case_export")
+            else:
+                auditor.record("evidence_mismatch", "evidence_file", row.id, event_id=row.event_id, kind=row.kind, path=row.path,
+                               recorded_sha256=row.sha256, during="case_export", case_id=case.id)
             session.commit()
             raise HTTPException(409, f"{problem} (the mismatch is in the audit trail)") from None
         except BaseException:

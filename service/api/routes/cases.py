@@ -19,7 +19,7 @@ from service.api.schemas import (
     TransitionPublic,
     UserRef,
 )
-from service.db.models import Camera, Case, CaseNote, CaseTransition, EnforcementAction, Event
+from service.db.models import Attachment, Camera, Case, CaseNote, CaseTransition, EnforcementAction, Event
 from service.scope import Scope, case_site
 from service.workflow import CAMERA_SOURCE, COMPLAINT_SOURCES, STATES, allowed_steps
 
@@ -31,6 +31,9 @@ CASE_DETAIL_OPTIONS = (
     selectinload(Case.linked_event).selectinload(Event.files), selectinload(Case.assignee), selectinload(Case.created_by),
     selectinload(Case.transitions).selectinload(CaseTransition.user),
     selectinload(Case.actions).selectinload(EnforcementAction.officer), selectinload(Case.notes).selectinload(CaseNote.author),
+    selectinload(Case.actions).selectinload(EnforcementAction.attachments).selectinload(Attachment.uploaded_by),
+    selectinload(Case.notes).selectinload(CaseNote.attachments).selectinload(Attachment.uploaded_by),
+    selectinload(Case.attachments),
 )
 
 
