@@ -56,6 +56,13 @@ ZH: dict[str, str] = {
     "complaint_title": "登记举报", "complaint_source": "举报方式", "camera_optional": "摄像头（可选）", "create_complaint": "登记",
     "not_found_title": "未找到", "not_found": "没有这个页面，或您无权查看。", "forbidden": "您的角色不能执行此操作",
     "evidence_thumb_alt": "标注抓拍缩略图",
+    "attach_file": "附件（可选）", "attach_hint": "JPEG、PNG、PDF 或 MP4，不超过 {mb} MB",
+    "attachment_failed": "记录已保存，但附件未上传：",
+    "nav_alerts": "告警推送", "alerts_title": "告警推送记录", "alerts_intro": "案件告警的推送结果；失败的可以重新发送（不影响检测）。",
+    "alert_pending": "待发送", "alert_sent": "已发送", "alert_failed": "发送失败", "alert_target": "推送目标",
+    "alert_attempts": "尝试次数", "alert_last_error": "最近错误", "alert_created": "创建时间", "alert_last_attempt": "最近尝试",
+    "alert_next_attempt": "下次尝试", "alert_retry": "重新发送", "retry_queued": "已重新排队发送", "no_deliveries": "没有告警推送记录",
+    "alerts_limited": "仅显示最新 {count} 条", "alert_line": "告警", "no_alert": "未推送告警",
 }
 
 EN: dict[str, str] = {
@@ -111,6 +118,15 @@ EN: dict[str, str] = {
     "complaint_title": "New complaint", "complaint_source": "Reported by", "camera_optional": "Camera (optional)",
     "create_complaint": "Create", "not_found_title": "Not found", "not_found": "No such page, or you may not see it.",
     "forbidden": "Your role cannot do this", "evidence_thumb_alt": "annotated snapshot thumbnail",
+    "attach_file": "Attachment (optional)", "attach_hint": "JPEG, PNG, PDF or MP4, at most {mb} MB",
+    "attachment_failed": "Saved, but the attachment was not uploaded:",
+    "nav_alerts": "Alerts", "alerts_title": "Alert deliveries",
+    "alerts_intro": "Outcome of each case alert; failed ones can be sent again (detection never waits for them).",
+    "alert_pending": "Pending", "alert_sent": "Sent", "alert_failed": "Failed", "alert_target": "Target",
+    "alert_attempts": "Attempts", "alert_last_error": "Last error", "alert_created": "Created", "alert_last_attempt": "Last attempt",
+    "alert_next_attempt": "Next attempt", "alert_retry": "Send again", "retry_queued": "Queued to be sent again",
+    "no_deliveries": "No alert deliveries", "alerts_limited": "Only the newest {count} are shown", "alert_line": "Alert",
+    "no_alert": "No alert sent",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"zh-CN": ZH, "en": EN}
@@ -119,7 +135,7 @@ HTML_LANG = {"zh-CN": "zh-CN", "en": "en"}
 SCRIPT_KEYS = ("login_failed", "login_blocked", "login_refused", "network_error", "choose_reason", "other_text_prompt", "saved", "error",
                "conflict", "nothing_selected", "selected_count", "statistics_unavailable", "events", "confirmed_count",
                "dismissed_count", "persons_dissuaded", "venues_ordered_to_rectify", "target", "actual", "no_rows", "totals",
-               "false_alarm_rate", "penalties_referred", "median_review_minutes", "forbidden")
+               "false_alarm_rate", "penalties_referred", "median_review_minutes", "forbidden", "retry_queued", "attachment_failed")
 
 
 def language_of(request: Request) -> str:

@@ -1,4 +1,4 @@
-"""The server-rendered web UI: sign-in, review queue, case page, cameras, statistics, complaints.
+"""The server-rendered web UI: sign-in, review queue, case page, cameras, statistics, complaints, alert deliveries.
 
 Pages only read; every change goes through the JSON API from the page's scripts, with the
 session's CSRF token (given to the page in a meta tag). Pages without a session redirect to
@@ -23,11 +23,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from service import login_sessions
 from service.accounts import at_least
+from service.alerts import DELIVERY_STATUSES
 from service.api.deps import AuthSettings, AuthSettingsDep, SessionDep
+from service.api.routes.alerts import _scoped as scoped_deliveries
 from service.api.routes.case_actions import _officers_for
 from service.api.routes.cases import case_detail, case_public, load_case
-from service.config import LocationType
-from service.db.models import Camera, Case, Event, EvidenceFile, User
+from service.config import AppConfig, LocationType
+from service.db.models import AlertDelivery, Camera, Case, Event, EvidenceFile, User
 from service.scope import Scope
 from service.web.i18n import CATALOGS, HTML_LANG, LANGUAGE_COOKIE, language_of, script_messages, translator
 from service.workflow import ACTION_KINDS, COMPLAINT_SOURCES, DISMISS_REASONS, PENDING_REVIEW, REOPENED, STATES
@@ -38,6 +40,7 @@ DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
 LOCATION_TYPES: tuple[str, ...] = LocationType.__args__  # type: ignore[attr-defined]
 REVIEWABLE = (PENDING_REVIEW, REOPENED)
 QUEUE_LIMIT = 200
+ALERTS_LIMIT = 200
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
                            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
@@ -225,8 +228,12 @@ def case_page(case_id: int, request: Request, session: SessionDep, settings: Aut
     files = {f.kind: f"/api/evidence/{f.id}" for f in event.files} if event else {}
     previous, following = neighbours(session, viewer.scope, case)
     officers = _officers_for(session, case) if viewer.can("supervisor") else []
+    deliveries = (list(session.scalars(select(AlertDelivery).where(AlertDelivery.case_id == case.id).order_by(AlertDelivery.id)))
+                  if viewer.can("supervisor") else [])
+    config: AppConfig = request.app.state.config
     return render(request, "case.html", viewer, case=detail, event=event, files=files, camera=case.camera,
                   previous_id=previous, next_id=following, officers=officers, reasons=DISMISS_REASONS, action_kinds=ACTION_KINDS,
+                  deliveries=deliveries, max_attachment_mb=f"{config.storage.max_attachment_mb:g}",
                   can_review=viewer.can("inspector") and bool({"confirm", "dismiss"} & set(detail.allowed_steps)))
 
 
@@ -271,6 +278,28 @@ def statistics_page(request: Request, session: SessionDep, settings: AuthSetting
     cameras = cameras_in_scope(session, viewer.scope)
     return render(request, "statistics.html", viewer, quarter=quarter, cameras=cameras,
                   sites=sorted({c.site for c in cameras}))
+
+
+# --- alert deliveries ----------------------------------------------------------------------------
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request, session: SessionDep, settings: AuthSettingsDep, status: str = "") -> Response:
+    """Alert deliveries in the supervisor's scope, newest first: failures stand out and can be sent again."""
+    viewer = signed_in(request, session, settings)
+    if viewer is None:
+        return to_login(request)
+    if not viewer.can("supervisor"):
+        return not_found(request, viewer)
+    chosen = status if status in DELIVERY_STATUSES else ""
+    scoped = scoped_deliveries(viewer.scope)
+    listed = scoped.subquery()
+    counted = session.execute(select(listed.c.status, func.count()).group_by(listed.c.status))
+    counts: dict[str, int] = {row_status: count for row_status, count in counted}
+    query = scoped.where(AlertDelivery.status == chosen) if chosen else scoped
+    deliveries = session.scalars(query.order_by(AlertDelivery.id.desc()).limit(ALERTS_LIMIT)).all()
+    return render(request, "alerts.html", viewer, deliveries=deliveries, statuses=DELIVERY_STATUSES, status=chosen, counts=counts,
+                  limit=ALERTS_LIMIT)
 
 
 # --- complaints ----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from argon2 import PasswordHasher
 
 from service import cases, passwords
 from service.config import AppConfig, QuarterlyTargets, StatisticsSettings
-from service.db.models import Event
+from service.db.models import AlertDelivery, Attachment, Event
 from tests.support.accounts import PASSWORD, T0, World, build_world
 from tests.support.fixtures import _unavailable, free_port, make_video
 
@@ -344,9 +344,61 @@ def test_complaint_form_opens_a_case(site, new_page):
     shot(page, "18-complaint-case")
 
 
+def test_attach_a_photo_to_an_action(site, new_page):
+    case_id = site.world.new_case("hall", "confirmed")
+    png = cv2.imencode(".png", np.full((20, 30, 3), 80, np.uint8))[1].tobytes()
+    page = new_page()
+    sign_in(page, "inspector-a", next_path=f"/cases/{case_id}")
+    page.select_option("#action-kind", "dissuaded_on_site")
+    page.set_input_files("#action-file", files=[{"name": "现场.png", "mimeType": "image/png", "buffer": png}])
+    page.click("#record-action")
+    link = page.locator("#action-list .attachment-link")
+    link.wait_for()
+    assert link.inner_text() == "现场.png"
+    with site.world.database.session() as session:
+        (attachment,) = session.query(Attachment).filter_by(case_id=case_id).all()
+        assert attachment.action_id is not None and attachment.content_type == "image/png"
+    assert link.get_attribute("href") == f"/api/attachments/{attachment.id}"
+    assert page.request.get(link.get_attribute("href") or "").body() == png
+    shot(page, "19-case-action-attachment")
+
+
+def test_alerts_page_shows_a_failure_and_retries_it(site, new_page):
+    case_id = site.world.new_case("lobby")
+    with site.world.database.session() as session:
+        delivery = AlertDelivery(case_id=case_id, target_name="wecom-unit-a", target_type="wecom", status="failed", attempts=5,
+                                 last_error="HTTP 502 Bad Gateway", last_attempt_at=T0)
+        session.add(delivery)
+        session.flush()
+        delivery_id = delivery.id
+    page = new_page()
+    sign_in(page, "supervisor-a", next_path=f"/cases/{case_id}")
+    assert "wecom-unit-a: 发送失败" in page.inner_text("#alert-status")
+    page.click("#nav-alerts")
+    page.wait_for_url("**/alerts")
+    row = page.locator(f"#alert-{delivery_id}")
+    assert row.get_attribute("data-status") == "failed" and "HTTP 502 Bad Gateway" in row.inner_text()
+    assert row.locator(f'a[href="/cases/{case_id}"]').count() == 1
+    page.goto("/alerts?status=failed")
+    shot(page, "20-alerts-failed")
+    with page.expect_navigation():  # the page reloads once the retry is queued
+        page.locator(f"#alert-{delivery_id} .retry-button").click()
+    assert page.inner_text("#flash") == "已重新排队发送" and page.locator(f"#alert-{delivery_id}").count() == 0  # no longer failed
+    with site.world.database.session() as session:
+        assert session.get(AlertDelivery, delivery_id).status == "pending"  # type: ignore[union-attr]
+    page.goto("/alerts?status=pending")
+    assert page.locator(f"#alert-{delivery_id}").get_attribute("data-status") == "pending"
+    assert page.locator(f"#alert-{delivery_id} .retry-button").count() == 0
+
+    inspector = new_page()
+    sign_in(inspector, "inspector-a")
+    assert inspector.locator("#nav-alerts").count() == 0
+    assert (inspector.goto("/alerts") or pytest.fail("no answer")).status == 404
+
+
 def test_pages_need_a_session(site, new_page):
     page = new_page()
-    for path in ("/queue", f"/cases/{site.real_case}", "/cameras", "/statistics", "/complaints/new"):
+    for path in ("/queue", f"/cases/{site.real_case}", "/cameras", "/statistics", "/complaints/new", "/alerts"):
         page.goto(path)
         assert "/login?next=" in page.url, path
 

@@ -31,6 +31,20 @@
     return {ok: response.ok, status: response.status, data, headers: response.headers};
   }
 
+  /* Send a multipart form (file uploads) to the API with the CSRF token; resolves like api(). */
+  async function upload(url, form) {
+    let response;
+    try {
+      response = await fetch(url, {method: "POST", headers: {"Accept": "application/json", "X-CSRF-Token": csrfToken()},
+                                   credentials: "same-origin", body: form});
+    } catch (error) {
+      return {ok: false, status: 0, data: {detail: message("network_error")}, headers: new Headers()};
+    }
+    let data = null;
+    try { data = await response.json(); } catch (error) { data = null; }
+    return {ok: response.ok, status: response.status, data, headers: response.headers};
+  }
+
   /* A readable line for a failed call: the API's own detail, prefixed by what kind of failure it was. */
   function problem(result) {
     if (result.status === 401) { window.location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search); return ""; }
@@ -53,17 +67,22 @@
     return target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
   }
 
-  /* Reload the page (it is server-rendered) and show ``text`` once it is back. */
-  function reloadWith(text) {
-    try { sessionStorage.setItem("smokewatch-flash", text); } catch (error) { /* private mode: no message, still reload */ }
+  /* Reload the page (it is server-rendered) and show ``text`` once it is back (``kind``: ok unless given). */
+  function reloadWith(text, kind) {
+    try { sessionStorage.setItem("smokewatch-flash", JSON.stringify({text, kind: kind || "ok"})); } catch (error) { /* private mode */ }
     window.location.reload();
   }
 
-  window.Smokewatch = {message, api, problem, flash, typingInField, reloadWith};
+  window.Smokewatch = {message, api, upload, problem, flash, typingInField, reloadWith};
 
   try {
     const pending = sessionStorage.getItem("smokewatch-flash");
-    if (pending) { sessionStorage.removeItem("smokewatch-flash"); flash(pending, "ok"); }
+    if (pending) {
+      sessionStorage.removeItem("smokewatch-flash");
+      let shown = {text: pending, kind: "ok"};
+      try { shown = JSON.parse(pending); } catch (error) { /* a plain text from an older page */ }
+      flash(shown.text, shown.kind);
+    }
   } catch (error) { /* no storage */ }
 
   const logout = document.getElementById("logout");

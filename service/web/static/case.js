@@ -1,7 +1,7 @@
 /* The case page: keyboard-driven review (play, seek, next/previous, confirm, dismiss) and the forms, all via the JSON API. */
 "use strict";
 (function () {
-  const {api, problem, flash, message, typingInField, reloadWith} = window.Smokewatch;
+  const {api, upload, problem, flash, message, typingInField, reloadWith} = window.Smokewatch;
   const page = document.getElementById("case-page");
   const caseId = page.dataset.caseId;
   const allowed = new Set(page.dataset.allowed.split(" ").filter(Boolean));
@@ -22,6 +22,26 @@
     busy = false;
     if (result.ok) reloadWith(message("saved"));
     else flash(problem(result), "error");
+  }
+
+  /* Create a note or action, then attach the chosen file (if any) to the new entry: the newest one in the answer. */
+  async function stepThenAttach(path, body, fileInputId, list, ownerField) {
+    const input = document.getElementById(fileInputId);
+    const file = input && input.files.length ? input.files[0] : null;
+    if (!file) { await step(path, body); return; }
+    if (busy) return;
+    busy = true;
+    const result = await api("POST", "/api/cases/" + caseId + "/" + path, body);
+    if (!result.ok) { busy = false; flash(problem(result), "error"); return; }
+    const entries = result.data[list] || [];
+    const owner = Math.max(...entries.map((entry) => entry.id));
+    const form = new FormData();
+    form.append(ownerField, String(owner));
+    form.append("file", file, file.name);
+    const uploaded = await upload("/api/cases/" + caseId + "/attachments", form);
+    busy = false;
+    if (uploaded.ok) reloadWith(message("saved"));
+    else reloadWith(message("attachment_failed") + " " + problem(uploaded), "error");
   }
 
   function togglePlay() {
@@ -105,16 +125,16 @@
     event.preventDefault();
     const persons = document.getElementById("action-persons").value;
     const venue = document.getElementById("action-venue").value.trim();
-    step("actions", {
+    stepThenAttach("actions", {
       kind: document.getElementById("action-kind").value,
       notes: document.getElementById("action-notes").value,
       person_count: persons === "" ? null : Number(persons),
       venue_name: venue || null,
-    });
+    }, "action-file", "actions", "action_id");
   });
   on("note-form", "submit", (event) => {
     event.preventDefault();
-    step("notes", {text: document.getElementById("note-text").value});
+    stepThenAttach("notes", {text: document.getElementById("note-text").value}, "note-file", "notes", "note_id");
   });
   on("assign-form", "submit", (event) => {
     event.preventDefault();
