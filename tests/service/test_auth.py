@@ -15,7 +15,7 @@ from tests.support.accounts import PASSWORD, USERS, World, login
 
 OPEN_PATHS = {"/api/health", "/metrics", "/api/auth/login", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 PATH_VALUES = {"case_id": "1", "event_id": "ev-lobby", "camera_id": "lobby", "file_id": "1", "user_id": "1", "token_id": "1",
-               "delivery_id": "1"}
+               "delivery_id": "1", "attachment_id": "1"}
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 runner = CliRunner()
 
