@@ -33,7 +33,6 @@ CASE_DETAIL_OPTIONS = (
     selectinload(Case.actions).selectinload(EnforcementAction.officer), selectinload(Case.notes).selectinload(CaseNote.author),
     selectinload(Case.actions).selectinload(EnforcementAction.attachments).selectinload(Attachment.uploaded_by),
     selectinload(Case.notes).selectinload(CaseNote.attachments).selectinload(Attachment.uploaded_by),
-    selectinload(Case.attachments),
 )
 
 
