@@ -169,6 +169,8 @@ def test_review_a_real_case_with_the_keyboard(site, new_page):
     row = page.locator(f'tr[data-case-id="{site.real_case}"]')
     assert page.locator(".case-row").first.get_attribute("data-case-id") == str(site.real_case)  # newest first
     row.locator("img").wait_for()
+    # the element can exist before the image has arrived: wait for the load itself, then check it is the snapshot
+    page.wait_for_function("() => document.querySelector('.case-row img').complete")
     assert page.evaluate("() => document.querySelector('.case-row img').naturalWidth") == 640  # the annotated snapshot loaded
     assert int(page.inner_text("#count-pending_review")) >= 1
     shot(page, "04-queue")
