@@ -13,8 +13,11 @@ import yaml
 
 from service.config import AppConfig, ConfigError, load_config, redact_source, single_source_config
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the heavy modules load only when a command needs them
+    from service.alerts import AlertDispatcher
     from service.db.session import Database
+    from service.evidence import EvidenceStore
+    from service.metrics import Metrics
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Smokewatch: catches smoking in no-smoking areas and queues cases for review.")
@@ -110,8 +113,8 @@ def run(
         database.dispose()
 
 
-def _serve(database: object, store: object, metrics: object, host: str, port: int, secure_cookie: bool = True,
-           settings: AppConfig | None = None, alerts: object = None) -> None:
+def _serve(database: Database, store: EvidenceStore, metrics: Metrics | None, host: str, port: int, secure_cookie: bool = True,
+           settings: AppConfig | None = None, alerts: AlertDispatcher | None = None) -> None:
     import uvicorn
 
     from service.api.app import create_app
@@ -119,7 +122,7 @@ def _serve(database: object, store: object, metrics: object, host: str, port: in
     from service.login_sessions import SessionSettings
 
     auth = AuthSettings(sessions=SessionSettings(cookie_secure=secure_cookie))
-    application = create_app(database, store, metrics, auth, config=settings, alerts=alerts)  # type: ignore[arg-type]
+    application = create_app(database, store, metrics, auth, config=settings, alerts=alerts)
     log.info("API at http://%s:%d (docs at http://%s:%d/docs)", host, port, host, port)
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
