@@ -47,8 +47,7 @@ def _video_report(labels_file: Path, videos_dir: Path, config: Path | None, came
     from evaluation.metrics import evaluate
     from evaluation.metrics import sweep as run_sweep
     from evaluation.report import build_report
-    from evaluation.runner import default_grid, person_frame_recall, record_videos, rescorer
-    from service.config import EventSettings
+    from evaluation.runner import SWEEP_SCORE_FLOOR, default_grid, person_frame_recall, record_videos, rescorer
 
     try:
         labels = load_labels(labels_file, videos_dir)
@@ -57,8 +56,17 @@ def _video_report(labels_file: Path, videos_dir: Path, config: Path | None, came
     for problem in labels.errors:
         typer.secho(problem, err=True, fg=typer.colors.YELLOW)
     settings, template = _settings(config, camera, model)
+    template = template or CameraConfig(id="video", source="video")
+    events = template.events
+    recording = settings.detector
+    if sweep:
+        floor = min(settings.detector.cigarette_conf, SWEEP_SCORE_FLOOR)
+        recording = recording.model_copy(update={"cigarette_conf": floor})
+        # Scores between the floor and the configured detector threshold must not count at the configured point.
+        events = events.model_copy(update={"min_score": max(events.min_score, settings.detector.cigarette_conf)})
+        template = template.model_copy(update={"events": events})
     try:
-        detector = Detector(settings.detector)
+        detector = Detector(recording)
     except (ModelLoadError, ValueError) as error:
         raise _fail(f"cannot load the model: {error}") from None
     videos = [videos_dir / name for name in sorted(labels.videos)]
@@ -66,13 +74,12 @@ def _video_report(labels_file: Path, videos_dir: Path, config: Path | None, came
     for video in recorded:
         if video.error:
             typer.secho(f"{video.video}: {video.error}; left out", err=True, fg=typer.colors.YELLOW)
-    events = template.events if template else EventSettings()
     result = evaluate(labels, [video.as_run() for video in recorded], frame_threshold=events.min_score)
     sweep_result = run_sweep(labels, default_grid(events), rescorer(recorded, events),
                              max_false_alarms_per_hour=max_false_alarms_per_hour) if sweep else None
     report = build_report(result, sweep=sweep_result, model=detector.version, config={
         "detector": settings.detector.model_dump(mode="json"), "events": events.model_dump(mode="json"),
-        "analysis_fps": template.analysis_fps if template else CameraConfig(id="x", source="x").analysis_fps,
+        "analysis_fps": template.analysis_fps, "recorded_down_to_cigarette_score": recording.cigarette_conf,
         "labels": str(labels_file), "videos": str(videos_dir), "machine": platform.processor() or platform.machine(),
     })
     report["summary"]["person_frame_recall"] = person_frame_recall(recorded, labels)

@@ -124,10 +124,15 @@ def person_frame_recall(recorded: list[RecordedVideo], labels: LabelSet) -> floa
     return found / inside if inside else None
 
 
+# Evidence is recorded down to this cigarette score so the sweep can look below the shipped threshold. The configured
+# operating point is unchanged by it: NMS is per class and the event logic keeps only scores >= min_score.
+SWEEP_SCORE_FLOOR = 0.1
+
+
 def default_grid(base: EventSettings) -> list[dict[str, Any]]:
     """Confidence × event-timing settings around the configured ones."""
     grid = []
-    for min_score in (0.25, 0.3, 0.35, 0.4, 0.5, 0.6):
+    for min_score in (SWEEP_SCORE_FLOOR, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6):
         for min_hits, window in ((2, 10), (3, 10), (4, 10), (6, 10)):
             for min_duration in (1.0, 2.0, 3.0):
                 grid.append({"min_score": min_score, "min_hits": min_hits, "window_frames": window, "min_duration_s": min_duration})
