@@ -300,9 +300,11 @@ class CameraReader(threading.Thread):
                 self.source = None
             if self.stop_event.is_set():
                 break
-            if self.camera.is_file and not self.camera.loop and online:
-                self.on_status(self.camera.id, "ended", reason)
-                break
+            if self.camera.is_file and online:
+                if not self.camera.loop:
+                    self.on_status(self.camera.id, "ended", reason)
+                    break
+                continue  # a looping file starts again at once; it never went offline
             self.on_status(self.camera.id, "offline", reason)
             self.reconnects += 1
             if self.stop_event.wait(backoff):
