@@ -53,14 +53,15 @@ class _Track:
 class _Ended:
     box: tuple[float, float, float, float]
     until: float
+    track_id: int
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+def _same_spot(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over the smaller box: a cigarette box inside a person box is the same spot."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return ix * iy / smaller if smaller > 0 else 0.0
 
 
 @dataclass
@@ -71,11 +72,11 @@ class EventTracker:
     ``window_frames`` analyzed frames hold evidence and the evidence spans at least
     ``min_duration_s``; it ends ``end_gap_s`` after the last evidence. A new event for
     the same person (same track, or a new track id on the same spot, as after an id
-    switch) waits ``cooldown_s``.
+    switch, or the same cigarette seen without its person) waits ``cooldown_s``.
     """
 
     settings: EventSettings
-    same_person_iou: float = 0.3
+    same_spot_overlap: float = 0.5  # of the smaller box; an id switch or a cigarette seen with and without its person
     _tracks: dict[int, _Track] = field(default_factory=dict)
     _cooldowns: list[_Ended] = field(default_factory=list)
 
@@ -105,9 +106,9 @@ class EventTracker:
             if track.episode_start is not None and track.last_hit is not None and t - track.last_hit >= s.end_gap_s:
                 if track.event_id is not None:
                     updates.append(self._update("ended", track_id, track, t, end_t=track.last_hit))
-                    self._cooldowns.append(_Ended(track.box, track.last_hit + s.cooldown_s))
+                    self._cooldowns.append(_Ended(track.box, track.last_hit + s.cooldown_s, track_id))
                 track.episode_start, track.last_hit, track.event_id = None, None, None
-            if track.event_id is None and hit and self._ready(track, t):
+            if track.event_id is None and hit and self._ready(track_id, track, t):
                 track.event_id, track.confirmed_t = uuid.uuid4().hex, t
                 updates.append(self._update("confirmed", track_id, track, t))
             if track.episode_start is None and t - track.last_seen > s.end_gap_s:
@@ -115,17 +116,20 @@ class EventTracker:
         self._cooldowns = [c for c in self._cooldowns if c.until > t]
         return updates
 
-    def _ready(self, track: _Track, t: float) -> bool:
+    def _ready(self, track_id: int, track: _Track, t: float) -> bool:
         s = self.settings
         hits = sum(1 for _, hit in track.history if hit)
         assert track.episode_start is not None
         if hits < s.min_hits or t - track.episode_start < s.min_duration_s:
             return False
-        # One event per person: an open event on the same spot (an id switch) or a recent one suppresses this.
-        for other in self._tracks.values():
-            if other is not track and other.event_id is not None and _iou(other.box, track.box) >= self.same_person_iou:
-                return False
-        return all(_iou(c.box, track.box) < self.same_person_iou for c in self._cooldowns)
+        # One event per person: an open or recent event on the same spot (an id switch) suppresses this one. Cigarettes
+        # no person explains may belong to any smoker in view, so they never make a second event beside another.
+        def same(other_id: int, other_box: tuple[float, float, float, float]) -> bool:
+            return UNATTACHED_TRACK in (other_id, track_id) or _same_spot(other_box, track.box) >= self.same_spot_overlap
+
+        if any(other is not track and other.event_id is not None and same(other_id, other.box) for other_id, other in self._tracks.items()):
+            return False
+        return not any(same(c.track_id, c.box) for c in self._cooldowns)
 
     def finish(self, t: float) -> list[EventUpdate]:
         """End every open event (the stream ended)."""

@@ -85,3 +85,20 @@ def test_finish_ends_open_events():
     assert tracker.busy
     ended = tracker.finish(3.0)
     assert [u.kind for u in ended] == ["ended"] and not tracker.busy
+
+
+def test_cigarette_seen_alone_then_with_its_person_is_one_event():
+    # a hand-only close-up: sometimes the hand is boxed as a person, sometimes only the cigarette is seen
+    tracker = EventTracker(EventSettings(min_hits=3, window_frames=6, min_duration_s=1.0, end_gap_s=5.0))
+    cigarette = (140.0, 150.0, 160.0, 158.0)
+    alone = run(tracker, 5, 3, lambda t: 0.9, box=cigarette, track=-1)
+    with_person = run(tracker, 5, 3, lambda t: 0.9, start=3.0, box=(100.0, 100.0, 300.0, 400.0), track=4)
+    assert kinds(alone) == ["confirmed"] and kinds(with_person) == []
+
+
+def test_unattached_cigarettes_never_make_a_second_event_beside_a_smoker():
+    tracker = EventTracker(EventSettings(min_hits=3, window_frames=6, min_duration_s=1.0))
+    updates = []
+    for i in range(20):  # a person's cigarette and one no person explains, far apart, in the same frames
+        updates += tracker.update(i / 5, [Observation(3, BOX, 0.9), Observation(-1, (600.0, 50.0, 610.0, 56.0), 0.8)])
+    assert [u.track_id for u in updates if u.kind == "confirmed"] == [3]

@@ -23,7 +23,7 @@ from service.monitor import Monitor
 from service.readers import ClipRecording, VideoSource
 from tests.support.fixtures import wait_for
 
-SMOKING_CLIP = "aarno_v1.mp4"  # one man smoking, 0-10.5 s and 13-16 s: one episode (the gap is shorter than end_gap_s)
+SMOKING_CLIP = "puffkiten_test.mp4"  # a lit cigarette between fingers for the whole 9.4 s: one smoker, one episode
 EMPTY_SCENE = "neg03_hall_transit-hall-overhead.mp4"
 
 
