@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from service import workflow
 from service.api.deps import AuditorDep, InspectorUser, ScopeDep, SessionDep, SupervisorUser
@@ -63,63 +63,54 @@ def bulk_dismiss(body: BulkDismissRequest, session: SessionDep, user: InspectorU
     return BulkDismissed(dismissed=ids)
 
 
+def _change(session: Session, scope: Scope, case_id: int, change: Callable[[Case], object]) -> CaseDetail:
+    """Load a case within scope, apply one workflow step (409 when the state forbids it), commit, return it."""
+    case = load_case(session, scope, case_id)
+    _apply(lambda: change(case))
+    session.commit()
+    return reload_detail(session, scope, case_id)
+
+
 @router.post("/{case_id}/confirm", response_model=CaseDetail, responses=CONFLICT)
 def confirm_case(case_id: int, session: SessionDep, user: InspectorUser, scope: ScopeDep, auditor: AuditorDep,
                  body: Annotated[ConfirmRequest | None, Body()] = None) -> CaseDetail:
     """It is smoking in a no-smoking area: from pending_review or reopened to confirmed."""
-    case = load_case(session, scope, case_id)
-    _apply(lambda: workflow.confirm(auditor, case, body.note if body else ""))
-    session.commit()
-    return reload_detail(session, scope, case_id)
+    return _change(session, scope, case_id, lambda case: workflow.confirm(auditor, case, body.note if body else ""))
 
 
 @router.post("/{case_id}/dismiss", response_model=CaseDetail, responses=CONFLICT)
 def dismiss_case(case_id: int, body: DismissRequest, session: SessionDep, user: InspectorUser, scope: ScopeDep,
                  auditor: AuditorDep) -> CaseDetail:
     """Not a violation: from pending_review or reopened to dismissed, with a reason ('other' needs a text)."""
-    case = load_case(session, scope, case_id)
-    _apply(lambda: workflow.dismiss(auditor, case, body.reason, body.text))
-    session.commit()
-    return reload_detail(session, scope, case_id)
+    return _change(session, scope, case_id, lambda case: workflow.dismiss(auditor, case, body.reason, body.text))
 
 
 @router.post("/{case_id}/actions", response_model=CaseDetail, status_code=201, responses=CONFLICT)
 def record_action(case_id: int, body: ActionCreate, session: SessionDep, user: InspectorUser, scope: ScopeDep,
                   auditor: AuditorDep) -> CaseDetail:
     """Record what was done about a confirmed case (by the signed-in user)."""
-    case = load_case(session, scope, case_id)
-    _apply(lambda: workflow.record_action(auditor, case, body.kind, body.at, body.notes, body.person_count, body.venue_name))
-    session.commit()
-    return reload_detail(session, scope, case_id)
+    return _change(session, scope, case_id, lambda case: workflow.record_action(
+        auditor, case, body.kind, body.at, body.notes, body.person_count, body.venue_name))
 
 
 @router.post("/{case_id}/close", response_model=CaseDetail, responses=CONFLICT)
 def close_case(case_id: int, session: SessionDep, user: InspectorUser, scope: ScopeDep, auditor: AuditorDep,
                body: Annotated[CloseRequest | None, Body()] = None) -> CaseDetail:
     """Close a confirmed case once at least one enforcement action is recorded."""
-    case = load_case(session, scope, case_id)
-    _apply(lambda: workflow.close(auditor, case, body.note if body else ""))
-    session.commit()
-    return reload_detail(session, scope, case_id)
+    return _change(session, scope, case_id, lambda case: workflow.close(auditor, case, body.note if body else ""))
 
 
 @router.post("/{case_id}/reopen", response_model=CaseDetail, responses=CONFLICT)
 def reopen_case(case_id: int, body: ReopenRequest, session: SessionDep, user: InspectorUser, scope: ScopeDep,
                 auditor: AuditorDep) -> CaseDetail:
     """Reopen a closed or dismissed case, saying why; it then needs confirming or dismissing again."""
-    case = load_case(session, scope, case_id)
-    _apply(lambda: workflow.reopen(auditor, case, body.reason))
-    session.commit()
-    return reload_detail(session, scope, case_id)
+    return _change(session, scope, case_id, lambda case: workflow.reopen(auditor, case, body.reason))
 
 
 @router.post("/{case_id}/notes", response_model=CaseDetail, status_code=201)
 def add_note(case_id: int, body: NoteCreate, session: SessionDep, user: InspectorUser, scope: ScopeDep, auditor: AuditorDep) -> CaseDetail:
     """Append a note; notes are never edited or deleted."""
-    case = load_case(session, scope, case_id)
-    _apply(lambda: workflow.add_note(auditor, case, body.text))
-    session.commit()
-    return reload_detail(session, scope, case_id)
+    return _change(session, scope, case_id, lambda case: workflow.add_note(auditor, case, body.text))
 
 
 def _officers_for(session: SessionDep, case: Case) -> list[User]:
