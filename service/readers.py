@@ -167,7 +167,7 @@ class VideoSource:
             if not container.streams.video:
                 raise SourceError(f"camera {camera.id!r}: {shown} has no video stream")
             stream = self._stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            stream.thread_type = "SLICE"  # frame threads in every camera's decoder oversubscribe a small CPU
             self.codec = stream.codec_context.name
             yield from self._demux(container, stream)
             reached_end = True
