@@ -75,7 +75,7 @@ def _video_report(labels_file: Path, videos_dir: Path, config: Path | None, came
         if video.error:
             typer.secho(f"{video.video}: {video.error}; left out", err=True, fg=typer.colors.YELLOW)
     result = evaluate(labels, [video.as_run() for video in recorded], frame_threshold=events.min_score)
-    sweep_result = run_sweep(labels, default_grid(events), rescorer(recorded, events),
+    sweep_result = run_sweep(labels, default_grid(), rescorer(recorded, events),
                              max_false_alarms_per_hour=max_false_alarms_per_hour) if sweep else None
     report = build_report(result, sweep=sweep_result, model=detector.version, config={
         "detector": settings.detector.model_dump(mode="json"), "events": events.model_dump(mode="json"),

@@ -9,7 +9,7 @@ only the event logic (``service.events.EventTracker``) with other settings.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,17 +129,15 @@ def person_frame_recall(recorded: list[RecordedVideo], labels: LabelSet) -> floa
 SWEEP_SCORE_FLOOR = 0.1
 
 
-def default_grid(base: EventSettings) -> list[dict[str, Any]]:
-    """Confidence × event-timing settings around the configured ones."""
-    grid = []
-    for min_score in (SWEEP_SCORE_FLOOR, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6):
-        for min_hits, window in ((2, 10), (3, 10), (4, 10), (6, 10)):
-            for min_duration in (1.0, 2.0, 3.0):
-                grid.append({"min_score": min_score, "min_hits": min_hits, "window_frames": window, "min_duration_s": min_duration})
-    return [params for params in grid if params["min_score"] >= 0] or [base.model_dump()]
+def default_grid() -> list[dict[str, Any]]:
+    """Confidence × event-timing settings; each point overrides these fields of the configured EventSettings."""
+    return [{"min_score": min_score, "min_hits": min_hits, "window_frames": 10, "min_duration_s": min_duration}
+            for min_score in (SWEEP_SCORE_FLOOR, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
+            for min_hits in (2, 3, 4, 6)
+            for min_duration in (1.0, 2.0, 3.0)]
 
 
-def rescorer(recorded: list[RecordedVideo], base: EventSettings):  # type: ignore[no-untyped-def]
+def rescorer(recorded: list[RecordedVideo], base: EventSettings) -> Callable[[Mapping[str, Any]], list[VideoRun]]:
     def rescore(params: Mapping[str, Any]) -> list[VideoRun]:
         settings = base.model_copy(update=dict(params))
         return [video.rescored(settings) for video in recorded]

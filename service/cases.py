@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -73,6 +72,3 @@ def set_event_status(session: Session, event_id: str, status: str, detail: str =
 def unfinished_events(session: Session) -> list[Event]:
     return list(session.scalars(select(Event).where(Event.status == "recording")))
 
-
-def event_folder(root: Path, event: Event) -> Path:
-    return root / event.evidence_dir

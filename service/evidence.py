@@ -154,11 +154,13 @@ class EvidenceStore:
             files.append(self.stored(kind, path))
         return files
 
-    def finish_clip(self, folder: Path, codec: str) -> list[StoredFile]:
+    def finish_clip(self, folder: Path) -> list[StoredFile]:
         """Turn the partial (fragmented) clip into the final, browser-playable one(s)."""
         partial = folder / PARTIAL_CLIP
         if not partial.is_file():
             return []
+        with av.open(str(partial)) as clip:
+            codec = clip.streams.video[0].codec_context.name
         files = []
         if codec in BROWSER_CODECS:
             _remux_faststart(partial, folder / FILE_NAMES[CLIP])
@@ -179,10 +181,6 @@ class EvidenceStore:
         path = folder / FILE_NAMES[MANIFEST]
         _atomic_bytes(path, json.dumps(body, indent=2, ensure_ascii=False, default=str).encode())
         return self.stored(MANIFEST, path)
-
-    def verify(self, relative: Path, sha256: str) -> bool:
-        path = self.root / relative
-        return path.is_file() and sha256_file(path) == sha256
 
     def leftover_temporaries(self, folder: Path) -> None:
         for temporary in folder.glob("*.tmp"):

@@ -18,7 +18,7 @@ from service.config import AppConfig, CameraConfig, redact_source
 from service.db.models import Event, utcnow
 from service.db.session import Database
 from service.events import EventUpdate
-from service.evidence import PARTIAL_CLIP, EvidenceStore, StorageError, annotate
+from service.evidence import FILE_NAMES, PARTIAL_CLIP, SNAPSHOT, SNAPSHOT_ANNOTATED, EvidenceStore, StorageError, annotate
 from service.metrics import Metrics
 from service.pipeline import AnalyzedFrame, CameraPipeline, FrameResult
 from service.readers import CameraReader, ClipRecording, VideoSource
@@ -104,7 +104,7 @@ class Monitor:
             for slot in self._slots.values():
                 slot.finish = True
             self._wake.notify_all()
-            self._wake.wait_for(lambda: all(not s.frames and not s.finish for s in self._slots.values()), timeout)
+            self._wake.wait_for(self._slots_drained, timeout)
 
     def wait_until_idle(self, timeout: float) -> bool:
         """True once every reader has stopped and every event's evidence is written (for files and tests)."""
@@ -112,18 +112,21 @@ class Monitor:
         for reader in self.readers.values():
             reader.join(max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
         with self._wake:
-            self._wake.wait_for(lambda: all(not s.frames and not s.finish for s in self._slots.values()),
-                                max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
+            self._wake.wait_for(self._slots_drained, max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
         while datetime.now(UTC) < deadline:
             if not self._open and self._finishing.unfinished_tasks == 0:
                 return True
             self._stop.wait(0.1)
         return False
 
+    def _slots_drained(self) -> bool:
+        """No camera has a frame waiting or an end of stream still to handle."""
+        return all(not s.frames and not s.finish for s in self._slots.values())
+
     def finished(self) -> bool:
         """True when every camera is a file that has been read to its end and all evidence is written."""
         return (all(not reader.is_alive() for reader in self.readers.values())
-                and all(not s.frames and not s.finish for s in self._slots.values())
+                and self._slots_drained()
                 and not self._open and self._finishing.unfinished_tasks == 0)
 
     def check_storage(self) -> None:
@@ -143,10 +146,9 @@ class Monitor:
                 detail = "the service stopped while this event was being recorded"
                 try:
                     self.store.leftover_temporaries(folder)
-                    files = self.store.finish_clip(folder, codec="h264" if not (folder / "clip-master.mp4").exists() else "hevc")
-                    files += [self.store.stored(kind, folder / name) for kind, name in
-                              (("snapshot", "snapshot.jpg"), ("snapshot_annotated", "snapshot-annotated.jpg"))
-                              if (folder / name).is_file()]
+                    files = self.store.finish_clip(folder)
+                    files += [self.store.stored(kind, folder / FILE_NAMES[kind]) for kind in (SNAPSHOT, SNAPSHOT_ANNOTATED)
+                              if (folder / FILE_NAMES[kind]).is_file()]
                     manifest = self._manifest(event, status="incomplete", detail=detail)
                     files.append(self.store.write_manifest(folder, manifest, files))
                     cases.add_files(session, event.id, files)
@@ -324,7 +326,7 @@ class Monitor:
         if recording is not None and recording.error:
             status, detail = "incomplete", recording.error
         try:
-            files = self.store.finish_clip(open_event.folder, recording.codec if recording else "h264")
+            files = self.store.finish_clip(open_event.folder)
             with self.db.session() as session:
                 event = session.get(Event, open_event.event_id)
                 assert event is not None

@@ -81,7 +81,6 @@ class ClipRecording:
     start_t: float
     stop_t: float
     on_done: Callable[[ClipRecording], None]
-    codec: str = ""
     first_t: float | None = None
     last_t: float | None = None
     interrupted: bool = False
@@ -96,7 +95,6 @@ class ClipRecording:
         self._container = av.open(str(self.path), "w", format="mp4", options=PARTIAL_MP4_OPTIONS)
         self._stream = self._container.add_stream_from_template(template)
         self._time_base = template.time_base or Fraction(1, 90000)
-        self.codec = template.codec_context.name
 
     def write(self, packet: StoredPacket) -> None:
         assert self._container is not None and self._stream is not None
@@ -138,7 +136,6 @@ class VideoSource:
         self._recordings: list[ClipRecording] = []
         self._pending: list[ClipRecording] = []
         self._lock = threading.Lock()
-        self._stream: av.video.stream.VideoStream | None = None
 
     def record(self, recording: ClipRecording) -> None:
         """Start cutting a clip; its pre-roll comes from the ring buffer. Thread-safe."""
@@ -166,7 +163,7 @@ class VideoSource:
         try:
             if not container.streams.video:
                 raise SourceError(f"camera {camera.id!r}: {shown} has no video stream")
-            stream = self._stream = container.streams.video[0]
+            stream = container.streams.video[0]
             stream.thread_type = "SLICE"  # frame threads in every camera's decoder oversubscribe a small CPU
             self.codec = stream.codec_context.name
             yield from self._demux(container, stream)

@@ -39,7 +39,7 @@ def test_clip_is_cut_from_packets_with_pre_roll(make_video, tmp_path):
         if abs(frame.t - 4.0) < 1e-6:
             source.record(recording)  # asked late: 2 s of pre-roll come from the ring buffer
     assert done.is_set() and not recording.interrupted and recording.error is None
-    files = EvidenceStore(tmp_path).finish_clip(tmp_path / "ev", recording.codec)
+    files = EvidenceStore(tmp_path).finish_clip(tmp_path / "ev")
     assert [f.kind for f in files] == ["clip"]
     codec, duration, frames = probe(tmp_path / "ev" / "clip.mp4")
     # starts at the keyframe at or before 2.0 s (the test video has one every second), ends at 5.0 s
@@ -55,7 +55,7 @@ def test_hevc_source_keeps_master_and_gets_h264_review_copy(make_video, tmp_path
     recording = ClipRecording(tmp_path / "ev" / "clip.partial.mp4", 0.0, 2.0, on_done=lambda r: None)
     source.record(recording)
     list(source.frames())
-    files = EvidenceStore(tmp_path).finish_clip(tmp_path / "ev", recording.codec)
+    files = EvidenceStore(tmp_path).finish_clip(tmp_path / "ev")
     assert sorted(f.kind for f in files) == ["clip", "clip_master"]
     assert probe(tmp_path / "ev" / "clip-master.mp4")[0] == "hevc"
     assert probe(tmp_path / "ev" / "clip.mp4")[0] == "h264"
