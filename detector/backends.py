@@ -8,8 +8,9 @@ so every backend is measured and behaves the same way.
 from __future__ import annotations
 
 import ast
+from collections import OrderedDict
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import yaml
@@ -87,7 +88,15 @@ class OnnxBackend:
 
 
 class OpenVinoBackend:
+    """OpenVINO on CPU, with one static-shaped compiled model per input shape.
+
+    The CPU plugin pays about 3 ms on every shape change of a dynamic model, and the
+    detector alternates shapes (full frame, person crops); a static model per shape runs
+    the same mix 1.7x faster. Compiling one takes about 0.2 s, so they are kept (LRU).
+    """
+
     name: BackendName = "openvino"
+    max_compiled_shapes = 8
 
     def __init__(self, path: Path, threads: int, precision: Precision) -> None:
         import openvino as ov
@@ -95,28 +104,41 @@ class OpenVinoBackend:
         xml = path if path.suffix == ".xml" else next(iter(sorted(path.glob("*.xml"))), None)
         if xml is None or not xml.is_file():
             raise ModelLoadError(f"{path}: no OpenVINO .xml model in this folder")
-        core = ov.Core()
-        config = {
+        self._ov, self._core = ov, ov.Core()
+        self._config = {
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": threads,
             # OpenVINO picks bf16 on CPUs that have it; the model card compares both.
             "INFERENCE_PRECISION_HINT": ov.Type.bf16 if precision == "bf16" else ov.Type.f32,
         }
         try:
-            model = core.read_model(str(xml))
-            self._compiled = core.compile_model(model, "CPU", config)
+            self._model = self._core.read_model(str(xml))
+            shape = self._model.input(0).get_partial_shape()
+            self._requests: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+            self.fixed_size = (shape[2].get_length(), shape[3].get_length()) if shape[2].is_static and shape[3].is_static else None
+            # Compile once now so a corrupt model fails here, naming the file, not at the first frame.
+            self._request_for((1, 3, *(self.fixed_size or (320, 320))))
         except Exception as error:
             raise ModelLoadError(f"{xml}: cannot load as an OpenVINO model ({error})") from error
         metadata = xml.parent / "metadata.yaml"
         names = yaml.safe_load(metadata.read_text()).get("names") if metadata.is_file() else None
         self.names = _names_from_metadata(names, path)
-        self._request = self._compiled.create_infer_request()
-        shape = model.input(0).get_partial_shape()
-        self.fixed_size = (shape[2].get_length(), shape[3].get_length()) if shape[2].is_static and shape[3].is_static else None
+
+    def _request_for(self, shape: tuple[int, ...]) -> Any:
+        request = self._requests.get(shape)
+        if request is None:
+            model = self._model.clone()
+            model.reshape({0: self._ov.PartialShape(list(shape))})
+            request = self._requests[shape] = self._core.compile_model(model, "CPU", self._config).create_infer_request()
+            if len(self._requests) > self.max_compiled_shapes:
+                self._requests.popitem(last=False)
+        self._requests.move_to_end(shape)
+        return request
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        self._request.infer({0: batch})
-        return self._request.get_output_tensor(0).data.copy()
+        request = self._request_for(batch.shape)
+        request.infer({0: batch})
+        return request.get_output_tensor(0).data.copy()
 
 
 def _names_from_metadata(names: object, path: Path) -> dict[int, str]:

@@ -37,7 +37,7 @@ class SecondLookSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, description="Run the second look on person crops.")
-    imgsz: int = Field(320, ge=64, le=1280, description="Input size of the crop pass, in pixels.")
+    imgsz: int = Field(320, ge=64, le=1280, description="Long side of the crop pass input, in pixels (the short side is 3/5 of it).")
     max_persons: int = Field(4, ge=1, description="At most this many persons (highest score first) per frame.")
     margin: float = Field(0.15, ge=0, le=1, description="Crop grows by this fraction of the person box on each side.")
     min_zoom: float = Field(1.5, ge=1, description="Only look again when the crop is seen at least this many times "
@@ -126,6 +126,16 @@ def decode(output: np.ndarray, min_conf: np.ndarray, iou: float) -> tuple[np.nda
     return boxes, score[kept], class_id[kept]
 
 
+def crop_input_shape(width: int, height: int, imgsz: int) -> tuple[int, int]:
+    """The second look's input (h, w): one of two fixed shapes, portrait or landscape.
+
+    Fixed shapes keep OpenVINO on precompiled static models (see ``OpenVinoBackend``);
+    3:5 fits a standing person with its margin and still magnifies a seated one.
+    """
+    short = -(-round(imgsz * 0.6) // 32) * 32
+    return (imgsz, short) if height >= width else (short, imgsz)
+
+
 class Detector:
     """Loads a model once and detects persons and cigarettes in frames."""
 
@@ -157,8 +167,8 @@ class Detector:
     def warmup(self, shape: tuple[int, int] = (720, 1280)) -> None:
         self.detect(np.zeros((*shape, 3), np.uint8))
 
-    def _run(self, image: np.ndarray, imgsz: int) -> Detections:
-        letterbox = Letterbox(image.shape[:2], imgsz, self.backend.fixed_size)
+    def _run(self, image: np.ndarray, imgsz: int, shape: tuple[int, int] | None = None) -> Detections:
+        letterbox = Letterbox(image.shape[:2], imgsz, self.backend.fixed_size or shape)
         output = self.backend.infer(to_tensor([letterbox.apply(image)]))[0]
         boxes, scores, classes = decode(output, self._min_conf, self.settings.iou)
         boxes = letterbox.to_source(boxes)
@@ -192,9 +202,10 @@ class Detector:
             cx2, cy2 = int(min(w, x2 + mx)), int(min(h, y2 + my))
             if cx2 - cx1 < 16 or cy2 - cy1 < 16:
                 continue
-            if look.imgsz / max(cx2 - cx1, cy2 - cy1) < look.min_zoom * first_scale:
+            shape = crop_input_shape(cx2 - cx1, cy2 - cy1, look.imgsz)
+            if min(shape[0] / (cy2 - cy1), shape[1] / (cx2 - cx1)) < look.min_zoom * first_scale:
                 continue  # the crop would not be seen any larger than in the first pass
-            crop = self._run(frame[cy1:cy2, cx1:cx2], look.imgsz).of_class(self.cigarette_id)
+            crop = self._run(frame[cy1:cy2, cx1:cx2], look.imgsz, shape).of_class(self.cigarette_id)
             crop.xyxy[:, [0, 2]] += cx1
             crop.xyxy[:, [1, 3]] += cy1
             found.append(crop)

@@ -39,6 +39,8 @@ class TrainingConfig(BaseModel):
     batch: int = Field(16, ge=1, description="Images per batch.")
     workers: int = Field(2, ge=0, description="Data loader processes.")
     device: str = Field("cpu", description="'cpu' or a CUDA index such as '0'.")
+    optimizer: str = Field("auto", description="ultralytics optimizer name; 'auto' picks AdamW with its own rate on short runs.")
+    lr0: float = Field(0.01, gt=0, description="Initial learning rate; ignored by optimizer 'auto'.")
     warmup_epochs: float = Field(0.5, ge=0, description="Learning-rate warm-up; short because CPU runs are few epochs.")
     close_mosaic: int = Field(1, ge=0, description="Final epochs trained without mosaic augmentation.")
     person_conf: float = Field(0.35, gt=0, lt=1, description="Score above which the COCO model's persons become labels.")
@@ -85,7 +87,7 @@ def train(config: TrainingConfig, resume: bool = False) -> Path:
             data=str((config.data_dir / "data.yaml").resolve()), imgsz=config.imgsz, epochs=config.epochs,
             time=config.hours, batch=config.batch, workers=config.workers, device=config.device,
             project=str(config.run_dir.resolve()), name=config.name, exist_ok=True, seed=config.seed,
-            warmup_epochs=config.warmup_epochs, close_mosaic=config.close_mosaic, plots=False,
+            optimizer=config.optimizer, lr0=config.lr0, warmup_epochs=config.warmup_epochs, close_mosaic=config.close_mosaic, plots=False,
         )
     write_summary(run, config, data_summary, time.time() - started)
     return run
