@@ -197,7 +197,7 @@ def bench(
     video: Annotated[Path | None, typer.Option(help="Footage for the benchmark (default: a clip from ../shared/videos).")] = None,
     cameras: Annotated[int, typer.Option(help="Simulated cameras for the throughput test.")] = 8,
     analysis_fps: Annotated[float, typer.Option(help="Analysis rate per camera.")] = 5.0,
-    seconds: Annotated[float, typer.Option(help="Length of the throughput test.")] = 30.0,
+    seconds: Annotated[float, typer.Option(help="Length of the throughput test (long: single runs on a small shared CPU vary).")] = 60.0,
     imgsz: Annotated[int, typer.Option(help="Detector input size.")] = 512,
     threads: Annotated[int, typer.Option(help="Inference threads.")] = 2,
     data: Annotated[list[Path] | None, typer.Option(help="Held-out YOLO data yamls to report AP on (repeatable).")] = None,

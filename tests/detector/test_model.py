@@ -119,3 +119,15 @@ def test_second_look_recovers_small_cigarettes_in_wide_views(shared_dir):
         counts[enabled] = hits / total
     print(f"wide-view cigarette recall: first pass {counts[False]:.2f}, with second look {counts[True]:.2f}")
     assert counts[True] >= counts[False]
+
+
+def test_openvino_gives_the_same_boxes_whatever_shapes_came_before(shared_dir):
+    """OpenVINO compiles one static model per input shape and keeps a few: results must not depend on that cache."""
+    image = cv2.imread(str(labeled_cigarettes(shared_dir)[0][0]))
+    detector = Detector(DetectorSettings(backend="openvino"))
+    first = detector.detect(image)
+    for width in range(320, 1920, 160):  # more frame sizes than compiled models are kept
+        detector.detect(cv2.resize(image, (width, width * 9 // 16)))
+    again = detector.detect(image)
+    assert len(first) > 0 and len(again) == len(first)
+    assert np.abs(again.xyxy - first.xyxy).max() < 0.5
