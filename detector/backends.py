@@ -8,6 +8,7 @@ so every backend is measured and behaves the same way.
 from __future__ import annotations
 
 import ast
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -93,6 +94,7 @@ class OpenVinoBackend:
     The CPU plugin pays about 3 ms on every shape change of a dynamic model, and the
     detector alternates shapes (full frame, person crops); a static model per shape runs
     the same mix 1.7x faster. Compiling one takes about 0.2 s, so they are kept (LRU).
+    Several threads may call ``infer`` at once.
     """
 
     name: BackendName = "openvino"
@@ -114,7 +116,8 @@ class OpenVinoBackend:
         try:
             self._model = self._core.read_model(str(xml))
             shape = self._model.input(0).get_partial_shape()
-            self._requests: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+            self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+            self._lock, self._local = threading.Lock(), threading.local()
             self.fixed_size = (shape[2].get_length(), shape[3].get_length()) if shape[2].is_static and shape[3].is_static else None
             # Compile once now so a corrupt model fails here, naming the file, not at the first frame.
             self._request_for((1, 3, *(self.fixed_size or (320, 320))))
@@ -125,14 +128,25 @@ class OpenVinoBackend:
         self.names = _names_from_metadata(names, path)
 
     def _request_for(self, shape: tuple[int, ...]) -> Any:
-        request = self._requests.get(shape)
+        # An infer request serves one thread at a time: each calling thread (the service's
+        # analysis threads) keeps its own, on compiled models shared by all.
+        requests: OrderedDict[tuple[int, ...], Any] | None = getattr(self._local, "requests", None)
+        if requests is None:
+            requests = self._local.requests = OrderedDict()
+        request = requests.get(shape)
         if request is None:
-            model = self._model.clone()
-            model.reshape({0: self._ov.PartialShape(list(shape))})
-            request = self._requests[shape] = self._core.compile_model(model, "CPU", self._config).create_infer_request()
-            if len(self._requests) > self.max_compiled_shapes:
-                self._requests.popitem(last=False)
-        self._requests.move_to_end(shape)
+            with self._lock:
+                compiled = self._compiled.get(shape)
+                if compiled is None:
+                    model = self._model.clone()
+                    model.reshape({0: self._ov.PartialShape(list(shape))})
+                    compiled = self._compiled[shape] = self._core.compile_model(model, "CPU", self._config)
+                    if len(self._compiled) > self.max_compiled_shapes:
+                        self._compiled.popitem(last=False)
+            request = requests[shape] = compiled.create_infer_request()
+            if len(requests) > self.max_compiled_shapes:
+                requests.popitem(last=False)
+        requests.move_to_end(shape)
         return request
 
     def infer(self, batch: np.ndarray) -> np.ndarray:

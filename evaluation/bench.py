@@ -120,6 +120,8 @@ def make_camera_clip(source: Path, target: Path, seconds: float = 20.0, size: tu
 @dataclass(frozen=True)
 class ThroughputResult:
     cameras: int
+    analysis_threads: int
+    inference_threads: int
     seconds: float
     target_fps_per_camera: float
     analyzed_fps_per_camera: float
@@ -132,23 +134,26 @@ class ThroughputResult:
     realtime: bool
 
 
-def monitor_throughput(clip: Path, cameras: int, analysis_fps: float, seconds: float, detector_settings: DetectorSettings
-                       ) -> ThroughputResult:
-    """The real monitor (readers, analysis thread, SQLite, evidence store) on ``cameras`` looping copies of ``clip``."""
+def monitor_throughput(clip: Path, cameras: int, analysis_fps: float, seconds: float, detector_settings: DetectorSettings,
+                       analysis_threads: int | None = None) -> ThroughputResult:
+    """The real monitor (readers, analysis threads, SQLite, evidence store) on ``cameras`` looping copies of ``clip``,
+    with the detector built as the service builds it."""
     from service.config import AppConfig, CameraConfig
     from service.db.session import Database
     from service.evidence import EvidenceStore
     from service.metrics import Metrics
-    from service.monitor import Monitor
+    from service.monitor import Monitor, service_detector
+    from service.monitor import analysis_threads as threads_for
 
     process = psutil.Process(os.getpid())
     with tempfile.TemporaryDirectory() as folder:
-        config = AppConfig(detector=detector_settings, cameras=[
+        config = AppConfig(detector=detector_settings, analysis_threads=analysis_threads, cameras=[
             CameraConfig(id=f"cam{i}", source=str(clip), analysis_fps=analysis_fps, realtime=True, loop=True) for i in range(cameras)])
         database = Database(f"sqlite:///{folder}/bench.db")
         store = EvidenceStore(Path(folder) / "evidence")
         metrics = Metrics()
-        detector = Detector(detector_settings)
+        detector = service_detector(config)
+        analysis_threads_used = threads_for(config)
         detector.warmup()
         memory_before = process.memory_info().rss
         monitor = Monitor(config, database, store, detector, metrics)
@@ -173,6 +178,7 @@ def monitor_throughput(clip: Path, cameras: int, analysis_fps: float, seconds: f
         monitor.stop()
         database.dispose()
     per_camera = analyzed / elapsed / cameras
-    return ThroughputResult(cameras, round(elapsed, 1), analysis_fps, round(per_camera, 2), round(analyzed / elapsed, 2), dropped,
+    return ThroughputResult(cameras, analysis_threads_used, detector.settings.threads, round(elapsed, 1),
+                            analysis_fps, round(per_camera, 2), round(analyzed / elapsed, 2), dropped,
                             skipped, round(read / elapsed / cameras, 1), round(cpu / cameras, 1),
                             round(memory / 2**20 / cameras, 1), per_camera >= 0.95 * analysis_fps)

@@ -199,7 +199,10 @@ def bench(
     analysis_fps: Annotated[float, typer.Option(help="Analysis rate per camera.")] = 5.0,
     seconds: Annotated[float, typer.Option(help="Length of the throughput test (long: single runs on a small shared CPU vary).")] = 60.0,
     imgsz: Annotated[int, typer.Option(help="Detector input size.")] = 512,
-    threads: Annotated[int, typer.Option(help="Inference threads.")] = 2,
+    threads: Annotated[int, typer.Option(help="Inference threads (latency and AP; the throughput test shares the cores "
+                                               "out among analysis threads as the service does).")] = 2,
+    analysis_threads: Annotated[list[int] | None, typer.Option(
+        help="Analysis threads of the throughput test; repeat to compare (default: the service's choice).")] = None,
     data: Annotated[list[Path] | None, typer.Option(help="Held-out YOLO data yamls to report AP on (repeatable).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
 ) -> None:
@@ -231,17 +234,22 @@ def bench(
     typer.echo(f"second look on {look['persons']} person(s): {look['without_ms']} ms -> {look['with_ms']} ms")
     figures["second_look"] = look
     if cameras > 0:
+        raw_fps = 1000 / min(row.raw_ms for row in latency)
+        runs = []
         with tempfile.TemporaryDirectory() as folder:
             clip = make_camera_clip(footage, Path(folder) / "camera.mp4")
-            result = monitor_throughput(clip, cameras, analysis_fps, seconds, settings)
-        typer.echo(f"{cameras} cameras of 1280x720 25 fps at {analysis_fps} fps each for {result.seconds} s:")
-        typer.echo(f"  analyzed {result.analyzed_fps_per_camera} fps per camera ({result.analyzed_fps_total} total), "
-                   f"dropped {result.dropped_frames}, motion-skipped {result.motion_skipped_frames}, "
-                   f"decoded {result.frames_read_per_camera_s} fps per camera")
-        typer.echo(f"  CPU {result.cpu_percent_per_camera}% of a core and {result.memory_mb_per_camera} MB per camera; "
-                   f"real time: {'yes' if result.realtime else 'NO'}")
-        raw_fps = 1000 / min(row.raw_ms for row in latency)
-        typer.echo(f"  raw detector throughput {raw_fps:.1f} fps; analyzed/raw = {result.analyzed_fps_total / raw_fps:.2f}")
-        figures["throughput"] = dataclasses.asdict(result) | {"raw_detector_fps": round(raw_fps, 1)}
+            choices: list[int | None] = list(analysis_threads) if analysis_threads else [None]
+            for workers in choices:
+                result = monitor_throughput(clip, cameras, analysis_fps, seconds, DetectorSettings(imgsz=imgsz), workers)
+                typer.echo(f"{cameras} cameras of 1280x720 25 fps at {analysis_fps} fps each for {result.seconds} s, "
+                           f"{result.analysis_threads} analysis thread(s) x {result.inference_threads} inference thread(s):")
+                typer.echo(f"  analyzed {result.analyzed_fps_per_camera} fps per camera ({result.analyzed_fps_total} total), "
+                           f"dropped {result.dropped_frames}, motion-skipped {result.motion_skipped_frames}, "
+                           f"decoded {result.frames_read_per_camera_s} fps per camera")
+                typer.echo(f"  CPU {result.cpu_percent_per_camera}% of a core and {result.memory_mb_per_camera} MB per camera; "
+                           f"real time: {'yes' if result.realtime else 'NO'}")
+                typer.echo(f"  raw detector throughput {raw_fps:.1f} fps; analyzed/raw = {result.analyzed_fps_total / raw_fps:.2f}")
+                runs.append(dataclasses.asdict(result) | {"raw_detector_fps": round(raw_fps, 1)})
+        figures["throughput"] = runs
     if json_out:
         json_out.write_text(json.dumps(figures, indent=2))

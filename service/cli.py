@@ -73,15 +73,15 @@ def run(
     settings = _load(config, source, database_url, evidence_dir)
     if not settings.cameras:
         raise _fail(f"{config}: no cameras configured")
-    from detector import Detector, ModelLoadError
+    from detector import ModelLoadError
     from service.alerts import AlertDispatcher
     from service.db.session import Database
     from service.evidence import EvidenceStore
     from service.metrics import Metrics
-    from service.monitor import Monitor
+    from service.monitor import Monitor, service_detector
 
     try:
-        detector = Detector(settings.detector)
+        detector = service_detector(settings)
     except (ModelLoadError, ValueError) as error:
         raise _fail(f"cannot load the model: {error}") from None
     detector.warmup()

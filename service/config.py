@@ -240,6 +240,9 @@ class AppConfig(Strict):
     storage: StorageSettings = Field(default_factory=StorageSettings, description="Database and evidence folder.")
     api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP API.")
     detector: DetectorSettings = Field(default_factory=DetectorSettings, description="Model and detection thresholds.")
+    analysis_threads: int | None = Field(
+        None, ge=1, le=64, description="Frames analyzed at once, one thread each; None: one per two CPU cores. Unless "
+                                       "detector.threads is set, each inference gets cores / analysis_threads threads.")
     tracker: TrackerSettings = Field(default_factory=TrackerSettings, description="Person tracking.")
     association: AssociationSettings = Field(default_factory=AssociationSettings, description="Cigarette-to-person rules.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras, each after merging 'defaults' into it.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections import deque
@@ -24,6 +25,21 @@ from service.pipeline import AnalyzedFrame, CameraPipeline, FrameResult
 from service.readers import CameraReader, ClipRecording, VideoSource
 
 log = logging.getLogger("smokewatch")
+
+
+def analysis_threads(config: AppConfig) -> int:
+    """Analysis threads: as configured, else one per two cores (one inference of a nano model
+    uses two threads well; more threads per call scale worse than more calls side by side)."""
+    return config.analysis_threads or max(1, (os.cpu_count() or 1) // 2)
+
+
+def service_detector(config: AppConfig) -> Detector:
+    """The detector as the service runs it: unless ``detector.threads`` is set, the cores are shared
+    out among the analysis threads, so inferences running side by side do not oversubscribe the CPU."""
+    settings = config.detector
+    if "threads" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"threads": max(1, (os.cpu_count() or 1) // analysis_threads(config))})
+    return Detector(settings)
 
 
 @dataclass
@@ -48,10 +64,15 @@ class _CameraSlot:
     pipeline: CameraPipeline | None = None
     source: VideoSource | None = None
     last_t: float = 0.0
+    busy: bool = False  # an analysis thread holds this camera, so its frames stay in order
 
 
 class Monitor:
-    """Runs every enabled camera; one analysis thread shares the detector among them."""
+    """Runs every enabled camera; analysis threads share the detector among them.
+
+    Each analysis thread takes the camera whose waiting frame is oldest among those no other
+    thread holds, so each camera's frames are analyzed in order.
+    """
 
     def __init__(self, config: AppConfig, db: Database, store: EvidenceStore, detector: Detector, metrics: Metrics,
                  on_case_opened: Callable[[int], None] | None = None) -> None:
@@ -73,7 +94,8 @@ class Monitor:
             cases.sync_cameras(session, list(self.cameras.values()))
         self.recover()
         self.check_storage()
-        for name, target in (("analysis", self._analysis_loop), ("evidence", self._evidence_loop)):
+        workers = [(f"analysis-{i}", self._analysis_loop) for i in range(analysis_threads(self.config))]
+        for name, target in [*workers, ("evidence", self._evidence_loop)]:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -121,7 +143,7 @@ class Monitor:
 
     def _slots_drained(self) -> bool:
         """No camera has a frame waiting or an end of stream still to handle."""
-        return all(not s.frames and not s.finish for s in self._slots.values())
+        return all(not s.frames and not s.finish and not s.busy for s in self._slots.values())
 
     def finished(self) -> bool:
         """True when every camera is a file that has been read to its end and all evidence is written."""
@@ -186,25 +208,31 @@ class Monitor:
 
     # --- analysis ---------------------------------------------------------------------------------------------
     def _analysis_loop(self) -> None:
+        def ready() -> list[tuple[str, _CameraSlot]]:
+            return [(camera_id, s) for camera_id, s in self._slots.items() if (s.frames or s.finish) and not s.busy]
+
         while True:
             with self._wake:
-                self._wake.wait_for(lambda: self._stop.is_set() or any(s.frames or s.finish for s in self._slots.values()))
+                self._wake.wait_for(lambda: self._stop.is_set() or bool(ready()))
                 if self._stop.is_set():
                     return
-                ready = [(camera_id, s) for camera_id, s in self._slots.items() if s.frames or s.finish]
-                camera_id, slot = min(ready, key=lambda item: item[1].frames[0][0].wallclock if item[1].frames else utcnow())
+                camera_id, slot = min(ready(), key=lambda item: item[1].frames[0][0].wallclock if item[1].frames else utcnow())
                 item = slot.frames.popleft() if slot.frames else None
-            if item is not None:
-                frame, source = item
-                if slot.source is not source:  # a new connection: stream time restarts, so does the analysis state
-                    self._finish_camera(camera_id, slot)
-                    slot.pipeline, slot.source = CameraPipeline(self.cameras[camera_id], self.detector, self.config), source
-                self._analyze(slot, frame, source)
-            with self._wake:
-                if not slot.frames and slot.finish:
-                    self._finish_camera(camera_id, slot)
-                    slot.finish = False
-                self._wake.notify_all()
+                slot.busy = True
+            try:
+                if item is not None:
+                    frame, source = item
+                    if slot.source is not source:  # a new connection: stream time restarts, so does the analysis state
+                        self._finish_camera(camera_id, slot)
+                        slot.pipeline, slot.source = CameraPipeline(self.cameras[camera_id], self.detector, self.config), source
+                    self._analyze(slot, frame, source)
+            finally:
+                with self._wake:
+                    if not slot.frames and slot.finish:
+                        self._finish_camera(camera_id, slot)
+                        slot.finish = False
+                    slot.busy = False
+                    self._wake.notify_all()
 
     def _analyze(self, slot: _CameraSlot, frame: AnalyzedFrame, source: VideoSource) -> None:
         assert slot.pipeline is not None

@@ -54,13 +54,12 @@ def smoker_then_empty_scene(videos: Path, target: Path, tail_s: float = 14.0) ->
 
 
 def make_monitor(cameras: list[CameraConfig], database_url: str, root: Path, detector: Detector, min_free_mb: int = 0,
-                 on_case_opened=None):
+                 on_case_opened=None, analysis_threads: int | None = None):
     database = Database(database_url)
     store = EvidenceStore(root, min_free_mb)
-    monitor = Monitor(AppConfig(cameras=cameras), database, store, detector, Metrics(storage_bytes=store.used_bytes),
-                      on_case_opened=on_case_opened)
+    monitor = Monitor(AppConfig(cameras=cameras, analysis_threads=analysis_threads), database, store, detector,
+                      Metrics(storage_bytes=store.used_bytes), on_case_opened=on_case_opened)
     return monitor, database, store
-
 
 
 def assert_evidence_verifies(store: EvidenceStore, event: Event) -> None:
@@ -111,6 +110,27 @@ def test_rtsp_camera_watching_a_smoker_opens_one_case_with_verified_evidence(
         kinds = {f.kind for f in session.scalars(select(EvidenceFile).where(EvidenceFile.event_id == events[0].id))}
         assert kinds == {"clip", "snapshot", "snapshot_annotated", "manifest"}
         assert session.get(Camera, "lobby-1").status in {"online", "offline"}
+    database.dispose()
+
+
+@pytest.mark.slow
+def test_several_analysis_threads_open_one_case_per_smoking_camera(shared_videos, tmp_path, detector):
+    """Three threads share four cameras: each camera still gets its frames in order and exactly one case."""
+    video = smoker_then_empty_scene(shared_videos, tmp_path / "camera.mp4", tail_s=8.0)
+    cameras = [CameraConfig(id=f"cam{i}", source=str(video), realtime=False) for i in range(3)]
+    cameras.append(CameraConfig(id="empty", source=str(shared_videos / EMPTY_SCENE), realtime=False))
+    monitor, database, store = make_monitor(cameras, f"sqlite:///{tmp_path}/db.sqlite", tmp_path / "evidence", detector,
+                                            analysis_threads=3)
+    monitor.start()
+    assert monitor.wait_until_idle(300)
+    monitor.stop()
+    with database.session() as session:
+        events = list(session.scalars(select(Event)))
+        assert sorted(e.camera_id for e in events) == ["cam0", "cam1", "cam2"]
+        assert len(session.scalars(select(Case)).all()) == 3
+        for event in events:
+            assert event.status == "complete"
+            assert_evidence_verifies(store, event)
     database.dispose()
 
 
