@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from detector.model import SHIPPED_MODEL
 from service.cli import app
 
 runner = CliRunner()
@@ -29,7 +30,7 @@ def test_report_builds_from_real_videos(shared_videos, tmp_path):
     assert "precision" in result.output and "time to alert" in result.output
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert list(report) == ["schema", "model", "config", "summary", "videos", "sweep", "errors"]
-    assert report["schema"] == "smokewatch.evaluation/1" and "smokewatch-v1" in report["model"]
+    assert report["schema"] == "smokewatch.evaluation/1" and SHIPPED_MODEL in report["model"]
     summary = report["summary"]
     for key in ("precision", "recall", "f1", "false_alarms_per_hour", "time_to_alert_median_s", "time_to_alert_p90_s", "frames"):
         assert key in summary
