@@ -99,8 +99,8 @@ def train(config: TrainingConfig, resume: bool = False) -> Path:
 def _use_all_cores(model: YOLO, config: TrainingConfig) -> YOLO:
     """ultralytics sets torch to cores - 1 threads when it picks the CPU (one thread on 2 cores); undo that."""
     threads = config.threads or os.cpu_count() or 1
-    for event in ("on_train_start", "on_train_epoch_start"):
-        model.add_callback(event, lambda trainer: torch.set_num_threads(threads))
+    # Fires before every epoch, the first included, after the trainer's select_device has run.
+    model.add_callback("on_train_epoch_start", lambda trainer: torch.set_num_threads(threads))
     return model
 
 
