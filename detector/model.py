@@ -94,20 +94,17 @@ class Letterbox:
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         resized = cv2.resize(image, self.new_size, interpolation=cv2.INTER_LINEAR)
-        canvas = np.full((self.out_h, self.out_w, 3), LETTERBOX_FILL, np.uint8)
-        canvas[self.pad_y : self.pad_y + self.new_size[1], self.pad_x : self.pad_x + self.new_size[0]] = resized
-        return canvas
+        bottom, right = self.out_h - self.new_size[1] - self.pad_y, self.out_w - self.new_size[0] - self.pad_x
+        if not (self.pad_y or bottom or self.pad_x or right):
+            return resized  # 16:9 at 512 px needs no padding
+        return cv2.copyMakeBorder(resized, self.pad_y, bottom, self.pad_x, right, cv2.BORDER_CONSTANT,
+                                  value=(LETTERBOX_FILL,) * 3)
 
     def to_source(self, xyxy: np.ndarray) -> np.ndarray:
         out = xyxy.copy()
         out[:, [0, 2]] = (out[:, [0, 2]] - self.pad_x) / self.scale
         out[:, [1, 3]] = (out[:, [1, 3]] - self.pad_y) / self.scale
         return out
-
-
-def to_tensor(images: list[np.ndarray]) -> np.ndarray:
-    """BGR HWC uint8 images of one size to an RGB NCHW float32 batch in 0..1 (OpenCV's C++ path: 4x numpy's)."""
-    return cv2.dnn.blobFromImages(images, 1 / 255.0, swapRB=True)
 
 
 def decode(output: np.ndarray, min_conf: np.ndarray, iou: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -169,7 +166,7 @@ class Detector:
 
     def _run(self, image: np.ndarray, imgsz: int, shape: tuple[int, int] | None = None) -> Detections:
         letterbox = Letterbox(image.shape[:2], imgsz, self.backend.fixed_size or shape)
-        output = self.backend.infer(to_tensor([letterbox.apply(image)]))[0]
+        output = self.backend.infer(letterbox.apply(image)[None])[0]
         boxes, scores, classes = decode(output, self._min_conf, self.settings.iou)
         boxes = letterbox.to_source(boxes)
         h, w = image.shape[:2]

@@ -21,8 +21,8 @@ import numpy as np
 import psutil
 
 from detector import Detector, DetectorSettings, SecondLookSettings, shipped_model_path
-from detector.backends import BackendName, Precision
-from detector.model import Letterbox, to_tensor
+from detector.backends import BackendName, Precision, to_tensor
+from detector.model import Letterbox
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,18 @@ def _median_ms(function: Callable[[], object], repeats: int) -> float:
         function()
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
+
+
+def _interleaved_median_ms(first: Callable[[], object], second: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Medians of two functions timed turn about, so a noisy neighbour slows both alike."""
+    first(), second()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for function, spent in zip((first, second), times, strict=True):
+            started = time.perf_counter()
+            function()
+            spent.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def _raw_inference(backend: BackendName, path: Path, tensor: np.ndarray, threads: int, precision: Precision) -> Callable[[], object]:
@@ -78,7 +90,7 @@ def _raw_inference(backend: BackendName, path: Path, tensor: np.ndarray, threads
     return run
 
 
-def detector_latency(frame: np.ndarray, imgsz: int, threads: int, repeats: int = 30) -> list[LatencyRow]:
+def detector_latency(frame: np.ndarray, imgsz: int, threads: int, repeats: int = 100) -> list[LatencyRow]:
     rows = []
     for backend, precision in (("openvino", "f32"), ("openvino", "bf16"), ("onnx", "f32"), ("pytorch", "f32")):
         path = shipped_model_path(backend)  # type: ignore[arg-type]
@@ -86,9 +98,9 @@ def detector_latency(frame: np.ndarray, imgsz: int, threads: int, repeats: int =
                                     second_look=SecondLookSettings(enabled=False))
         detector = Detector(settings)
         letterbox = Letterbox(frame.shape[:2], imgsz, detector.backend.fixed_size)
-        tensor = to_tensor([letterbox.apply(frame)])
-        raw = _median_ms(_raw_inference(backend, path, tensor, threads, precision), repeats)  # type: ignore[arg-type]
-        full = _median_ms(partial(detector.detect, frame), repeats)
+        tensor = to_tensor(letterbox.apply(frame)[None])
+        raw, full = _interleaved_median_ms(_raw_inference(backend, path, tensor, threads, precision),  # type: ignore[arg-type]
+                                           partial(detector.detect, frame), repeats)
         name = backend if backend != "openvino" else f"openvino-{precision}"
         rows.append(LatencyRow(name, round(full, 2), round(raw, 2), round(full / raw, 3)))
     return rows
