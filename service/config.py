@@ -243,6 +243,10 @@ class AppConfig(Strict):
     analysis_threads: int | None = Field(
         None, ge=1, le=64, description="Frames analyzed at once, one thread each; None: one per two CPU cores. Unless "
                                        "detector.threads is set, each inference gets cores / analysis_threads threads.")
+    analysis_backlog_s: float = Field(
+        1.0, ge=0, le=10, description="Frames per camera that may wait for analysis, in seconds of that camera's "
+                                      "analysis rate: absorbs bursts when several cameras deliver at once; older "
+                                      "frames are dropped so alerts never lag more than this. 0 keeps only the newest.")
     tracker: TrackerSettings = Field(default_factory=TrackerSettings, description="Person tracking.")
     association: AssociationSettings = Field(default_factory=AssociationSettings, description="Cigarette-to-person rules.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras, each after merging 'defaults' into it.")

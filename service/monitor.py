@@ -57,7 +57,7 @@ class _OpenEvent:
 
 @dataclass
 class _CameraSlot:
-    """The newest frame waiting for analysis, and whether its stream has ended."""
+    """The frames waiting for analysis (the newest few, see ``analysis_backlog_s``), and whether the stream has ended."""
 
     frames: deque[tuple[AnalyzedFrame, VideoSource]] = field(default_factory=lambda: deque(maxlen=1))
     finish: bool = False
@@ -80,7 +80,8 @@ class Monitor:
         self.on_case_opened = on_case_opened  # called with the case id once the case and its snapshots are stored
         self.cameras = {c.id: c for c in config.cameras if c.enabled}
         self.readers: dict[str, CameraReader] = {}
-        self._slots = {camera_id: _CameraSlot() for camera_id in self.cameras}
+        self._slots = {camera_id: _CameraSlot(deque(maxlen=max(1, round(config.analysis_backlog_s * camera.analysis_fps))))
+                       for camera_id, camera in self.cameras.items()}
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._open: dict[str, _OpenEvent] = {}
@@ -186,8 +187,8 @@ class Monitor:
         with self._wake:
             if camera.is_file and not camera.realtime:
                 # A file read as fast as possible waits for the analysis instead of dropping frames.
-                self._wake.wait_for(lambda: not slot.frames or self._stop.is_set())
-            if slot.frames:
+                self._wake.wait_for(lambda: len(slot.frames) < (slot.frames.maxlen or 1) or self._stop.is_set())
+            if len(slot.frames) == slot.frames.maxlen:  # the oldest waiting frame gives way
                 self.metrics.frames_dropped.labels(frame.camera_id).inc()
             slot.frames.append((frame, source))
             self._wake.notify_all()
