@@ -30,6 +30,7 @@ class Backend(Protocol):
     name: BackendName
     names: dict[int, str]
     fixed_size: tuple[int, int] | None  # (h, w) for static exports, None when any multiple of 32 works
+    max_batch: int | None  # images per call a static export takes; None: any number
 
     def infer(self, images: np.ndarray) -> np.ndarray: ...
 
@@ -63,6 +64,7 @@ class TorchBackend:
         self._torch, self._model, self.threads = torch, model, threads
         self.names = {int(k): str(v) for k, v in dict(model.names).items()}
         self.fixed_size: tuple[int, int] | None = None
+        self.max_batch: int | None = None
 
     def infer(self, images: np.ndarray) -> np.ndarray:
         # ultralytics lowers torch to one thread on small machines; set ours before every call.
@@ -90,6 +92,7 @@ class OnnxBackend:
         self._input = self._session.get_inputs()[0]
         shape = self._input.shape
         self.fixed_size = (shape[2], shape[3]) if all(isinstance(s, int) for s in shape[2:]) else None
+        self.max_batch = shape[0] if isinstance(shape[0], int) else None
 
     def infer(self, images: np.ndarray) -> np.ndarray:
         return self._session.run(None, {self._input.name: to_tensor(images)})[0]
@@ -107,7 +110,7 @@ class OpenVinoBackend:
     """
 
     name: BackendName = "openvino"
-    max_compiled_shapes = 8
+    max_compiled_shapes = 16  # input sizes x batch sizes (detector.model.BATCH_SIZES)
 
     def __init__(self, path: Path, threads: int, precision: Precision) -> None:
         import openvino as ov
@@ -128,6 +131,7 @@ class OpenVinoBackend:
             self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
             self._lock, self._local = threading.Lock(), threading.local()
             self.fixed_size = (shape[2].get_length(), shape[3].get_length()) if shape[2].is_static and shape[3].is_static else None
+            self.max_batch: int | None = None  # each compiled model is reshaped to its batch
             # Compile once now so a corrupt model fails here, naming the file, not at the first frame.
             self._request_for((1, *(self.fixed_size or (320, 320)), 3))
         except Exception as error:

@@ -21,7 +21,7 @@ from service.db.session import Database
 from service.events import EventUpdate
 from service.evidence import FILE_NAMES, PARTIAL_CLIP, SNAPSHOT, SNAPSHOT_ANNOTATED, EvidenceStore, StorageError, annotate
 from service.metrics import Metrics
-from service.pipeline import AnalyzedFrame, CameraPipeline, FrameResult
+from service.pipeline import AnalyzedFrame, CameraPipeline, FrameResult, process_frames
 from service.readers import CameraReader, ClipRecording, VideoSource
 
 log = logging.getLogger("smokewatch")
@@ -70,8 +70,9 @@ class _CameraSlot:
 class Monitor:
     """Runs every enabled camera; analysis threads share the detector among them.
 
-    Each analysis thread takes the camera whose waiting frame is oldest among those no other
-    thread holds, so each camera's frames are analyzed in order.
+    Each analysis thread takes the cameras whose waiting frames are oldest among those no other
+    thread holds (up to the detector's ``max_batch``), one frame each, and runs them through the
+    detector as one batch; a camera is held by one thread at a time, so its frames stay in order.
     """
 
     def __init__(self, config: AppConfig, db: Database, store: EvidenceStore, detector: Detector, metrics: Metrics,
@@ -217,39 +218,52 @@ class Monitor:
                 self._wake.wait_for(lambda: self._stop.is_set() or bool(ready()))
                 if self._stop.is_set():
                     return
-                camera_id, slot = min(ready(), key=lambda item: item[1].frames[0][0].wallclock if item[1].frames else utcnow())
-                item = slot.frames.popleft() if slot.frames else None
-                slot.busy = True
+                # The cameras waiting longest, one frame each, analyzed as one detector batch.
+                taken = sorted(ready(), key=lambda item: item[1].frames[0][0].wallclock if item[1].frames else utcnow())
+                taken = taken[: self.detector.settings.max_batch]
+                work = [(camera_id, slot, slot.frames.popleft() if slot.frames else None) for camera_id, slot in taken]
+                for _, slot, _ in work:
+                    slot.busy = True
             try:
-                if item is not None:
-                    frame, source = item
-                    if slot.source is not source:  # a new connection: stream time restarts, so does the analysis state
-                        self._finish_camera(camera_id, slot)
-                        slot.pipeline, slot.source = CameraPipeline(self.cameras[camera_id], self.detector, self.config), source
-                    self._analyze(slot, frame, source)
+                batch = []
+                for camera_id, slot, item in work:
+                    if item is not None:
+                        frame, source = item
+                        if slot.source is not source:  # a new connection: stream time restarts, so does the analysis state
+                            self._finish_camera(camera_id, slot)
+                            slot.pipeline, slot.source = CameraPipeline(self.cameras[camera_id], self.detector, self.config), source
+                        batch.append((slot, frame, source))
+                if batch:
+                    self._analyze(batch)
             finally:
                 with self._wake:
-                    if not slot.frames and slot.finish:
-                        self._finish_camera(camera_id, slot)
-                        slot.finish = False
-                    slot.busy = False
+                    for camera_id, slot, _ in work:
+                        if not slot.frames and slot.finish:
+                            self._finish_camera(camera_id, slot)
+                            slot.finish = False
+                        slot.busy = False
                     self._wake.notify_all()
 
-    def _analyze(self, slot: _CameraSlot, frame: AnalyzedFrame, source: VideoSource) -> None:
-        assert slot.pipeline is not None
+    def _analyze(self, batch: list[tuple[_CameraSlot, AnalyzedFrame, VideoSource]]) -> None:
+        items = []
+        for slot, frame, _ in batch:
+            assert slot.pipeline is not None, "a camera's pipeline is made before its first frame is analyzed"
+            items.append((slot.pipeline, frame))
         try:
-            result = slot.pipeline.process(frame)
+            results = process_frames(items)
         except Exception:
-            log.exception("analysis failed on camera %s at %.1f s; frame skipped", frame.camera_id, frame.t)
+            log.exception("analysis failed on %s; frames skipped",
+                          ", ".join(f"camera {frame.camera_id} at {frame.t:.1f} s" for _, frame, _ in batch))
             return
-        slot.last_t = frame.t
-        self.metrics.frames_analyzed.labels(frame.camera_id).inc()
-        if result.skipped_by_motion_gate:
-            self.metrics.frames_skipped.labels(frame.camera_id).inc()
-        else:
-            self.metrics.detector_seconds.observe(result.detector_ms / 1000)
-        for update in result.updates:
-            self._handle(update, frame, source, result)
+        for (slot, frame, source), result in zip(batch, results, strict=True):
+            slot.last_t = frame.t
+            self.metrics.frames_analyzed.labels(frame.camera_id).inc()
+            if result.skipped_by_motion_gate:
+                self.metrics.frames_skipped.labels(frame.camera_id).inc()
+            else:
+                self.metrics.detector_seconds.observe(result.detector_ms / 1000)
+            for update in result.updates:
+                self._handle(update, frame, source, result)
 
     def _finish_camera(self, camera_id: str, slot: _CameraSlot) -> None:
         if slot.pipeline is not None and slot.source is not None:

@@ -82,23 +82,22 @@ class CameraPipeline:
         self._people_last_frame = True
 
     def process(self, frame: AnalyzedFrame) -> FrameResult:
-        image = frame.image
-        skip = (self.motion_gate is not None and not self._people_last_frame and not self.events.busy
-                and self.motion_gate.still(image, frame.t))
-        started = time.perf_counter()
-        if skip:
-            detections = Detections.empty(self.detector.names)
-        else:
-            detections = self.detector.detect(image)
-            if self.motion_gate is not None:
-                self.motion_gate.detected(frame.t)
-        detector_ms = (time.perf_counter() - started) * 1000
+        return process_frames([(self, frame)])[0]
+
+    def _gated(self, frame: AnalyzedFrame) -> bool:
+        """Whether the motion gate skips the detector on this frame (a still scene where nobody was)."""
+        return (self.motion_gate is not None and not self._people_last_frame and not self.events.busy
+                and self.motion_gate.still(frame.image, frame.t))
+
+    def _after_detection(self, frame: AnalyzedFrame, detections: Detections, detector_ms: float, skipped: bool) -> FrameResult:
+        if not skipped and self.motion_gate is not None:
+            self.motion_gate.detected(frame.t)
         detections = self.tracker.update(detections)
         evidence = associate(detections, self.association)
         self._people_last_frame = bool((detections.class_id == self.detector.person_id).any())
         observations = self._observations(detections, evidence, frame)
         updates = self.events.update(frame.t, observations)
-        return FrameResult(frame, detections, evidence, observations, updates, detector_ms, skip)
+        return FrameResult(frame, detections, evidence, observations, updates, detector_ms, skipped)
 
     def finish(self, t: float) -> list[EventUpdate]:
         return self.events.finish(t)
@@ -119,3 +118,24 @@ class CameraPipeline:
             box, score = max(counted, key=lambda item: item[1])
             observations.append(Observation(UNATTACHED_TRACK, box, score))
         return observations
+
+
+def process_frames(items: list[tuple[CameraPipeline, AnalyzedFrame]]) -> list[FrameResult]:
+    """Analyze one frame from each of several cameras, in order of ``items``.
+
+    The frames the motion gates let through go to the shared detector as one batch.
+    Each camera appears at most once, since its frames must be analyzed in order.
+    """
+    gated = [pipeline._gated(frame) for pipeline, frame in items]
+    wanted = [index for index, skip in enumerate(gated) if not skip]
+    detections: dict[int, Detections] = {}
+    detector_ms = 0.0
+    if wanted:
+        detector = items[wanted[0]][0].detector
+        started = time.perf_counter()
+        found = detector.detect_batch([items[index][1].image for index in wanted])
+        detector_ms = (time.perf_counter() - started) * 1000 / len(wanted)  # each frame's share of the batch
+        detections = dict(zip(wanted, found, strict=True))
+    return [pipeline._after_detection(frame, detections[index], detector_ms, skipped=False) if index in detections
+            else pipeline._after_detection(frame, Detections.empty(pipeline.detector.names), 0.0, skipped=True)
+            for index, (pipeline, frame) in enumerate(items)]
