@@ -58,8 +58,9 @@ class DetectorSettings(BaseModel):
     cigarette_conf: float = Field(0.25, gt=0, lt=1, description="Minimum score of a cigarette box.")
     iou: float = Field(0.5, gt=0, lt=1, description="Non-maximum suppression IoU.")
     threads: int = Field(max(1, os.cpu_count() or 1), ge=1, description="CPU threads for inference.")
-    max_batch: int = Field(8, ge=1, le=64, description="Most images (frames, or person crops) one inference call "
-                                                       "takes in detect_batch; 1 runs them one by one.")
+    max_batch: int = Field(4, ge=1, le=64, description="Most images (frames, or person crops) one inference call "
+                                                       "takes in detect_batch; 1 runs them one by one. Each batch "
+                                                       "size is a compiled model for OpenVINO (about 25 MB each at 4).")
     openvino_precision: Precision = Field("bf16", description="OpenVINO CPU precision: 'bf16' (about 2x faster where "
                                                                "the CPU has it, same AP in the model card) or 'f32'.")
     second_look: SecondLookSettings = Field(default_factory=SecondLookSettings,
