@@ -20,7 +20,7 @@ class Metrics:
                                       "analysis was behind", ["camera"], registry=self.registry)
         self.frames_skipped = Counter("smokewatch_frames_motion_skipped_total", "Analyzed frames where the motion gate "
                                       "skipped the detector", ["camera"], registry=self.registry)
-        self.detector_seconds = Histogram("smokewatch_detector_seconds", "Detector time per analyzed frame",
+        self.detector_seconds = Histogram("smokewatch_detector_seconds", "Detector time per analyzed frame (its share of a batch)",
                                           buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28), registry=self.registry)
         self.events = Counter("smokewatch_events_total", "Smoking events confirmed", ["camera"], registry=self.registry)
         self.camera_up = Gauge("smokewatch_camera_up", "1 when the camera is connected", ["camera"], registry=self.registry)
