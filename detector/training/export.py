@@ -1,6 +1,6 @@
 """Ship a trained checkpoint: copy the weights into models/ and export ONNX and OpenVINO beside them.
 
-``python -m detector.training.export --weights runs/train/smokewatch-v1/weights/best.pt``
+``python -m detector.training.export --weights runs/train/smokewatch-v3/weights/best.pt --name smokewatch-v3``
 """
 
 from __future__ import annotations
