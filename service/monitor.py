@@ -231,6 +231,10 @@ class Monitor:
                         frame, source = item
                         if slot.source is not source:  # a new connection: stream time restarts, so does the analysis state
                             self._finish_camera(camera_id, slot)
+                            with self._wake:
+                                # A pending end of stream was the old connection's (frames queue behind it),
+                                # handled just now; left set, it would end the new connection's events.
+                                slot.finish = False
                             slot.pipeline, slot.source = CameraPipeline(self.cameras[camera_id], self.detector, self.config), source
                         batch.append((slot, frame, source))
                 if batch:
