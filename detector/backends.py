@@ -110,7 +110,7 @@ class OpenVinoBackend:
     """
 
     name: BackendName = "openvino"
-    max_compiled_shapes = 16  # input sizes x batch sizes (detector.model.BATCH_SIZES)
+    max_compiled_shapes = 16  # input sizes x batch sizes (power-of-two batches up to DetectorSettings.max_batch)
 
     def __init__(self, path: Path, threads: int, precision: Precision) -> None:
         import openvino as ov

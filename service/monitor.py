@@ -8,7 +8,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -59,7 +59,7 @@ class _OpenEvent:
 class _CameraSlot:
     """The frames waiting for analysis (the newest few, see ``analysis_backlog_s``), and whether the stream has ended."""
 
-    frames: deque[tuple[AnalyzedFrame, VideoSource]] = field(default_factory=lambda: deque(maxlen=1))
+    frames: deque[tuple[AnalyzedFrame, VideoSource]]  # bounded: its maxlen comes from analysis_backlog_s
     finish: bool = False
     pipeline: CameraPipeline | None = None
     source: VideoSource | None = None

@@ -126,8 +126,7 @@ def process_frames(items: list[tuple[CameraPipeline, AnalyzedFrame]]) -> list[Fr
     The frames the motion gates let through go to the shared detector as one batch.
     Each camera appears at most once, since its frames must be analyzed in order.
     """
-    gated = [pipeline._gated(frame) for pipeline, frame in items]
-    wanted = [index for index, skip in enumerate(gated) if not skip]
+    wanted = [index for index, (pipeline, frame) in enumerate(items) if not pipeline._gated(frame)]
     detections: dict[int, Detections] = {}
     detector_ms = 0.0
     if wanted:
