@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 from pathlib import Path
@@ -132,22 +133,27 @@ def evaluate_images_command(
     imgsz: Annotated[int, typer.Option(help="Input size.")] = 512,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the rows as JSON here.")] = None,
 ) -> None:
-    """AP50, AP50-95, precision and recall per class on an image set."""
-    from detector import DetectorSettings, shipped_model_path
-    from evaluation.images import as_dicts, evaluate_images
+    """AP50, AP50-95, precision and recall per class on an image set, and how the cigarette boxes compare in size
+    with the labeled ones (datasets draw them differently)."""
+    from detector import CIGARETTE, Detector, DetectorSettings, ModelLoadError, shipped_model_path
+    from evaluation.images import as_dicts, box_scale, evaluate_images
 
-    defaults = DetectorSettings()
+    settings = DetectorSettings(model=model, imgsz=imgsz)
     path = model or shipped_model_path("openvino")
     try:
-        rows = evaluate_images(path, data, imgsz, {"person": defaults.person_conf, "cigarette": defaults.cigarette_conf})
-    except (FileNotFoundError, ValueError) as error:
+        rows = evaluate_images(path, data, imgsz, {"person": settings.person_conf, "cigarette": settings.cigarette_conf})
+        scale = box_scale(Detector(settings), data, CIGARETTE)
+    except (FileNotFoundError, ValueError, ModelLoadError) as error:
         raise _fail(str(error)) from None
     typer.echo(f"{'class':<10} {'images':>6} {'boxes':>6} {'AP50':>6} {'AP50-95':>8} {'P@thr':>6} {'R@thr':>6}")
     for row in rows:
         typer.echo(f"{row.name:<10} {row.images:>6} {row.instances:>6} {row.ap50:>6.3f} {row.ap50_95:>8.3f} "
                    f"{row.precision:>6.3f} {row.recall:>6.3f}")
+    typer.echo(f"cigarette boxes vs labels: {scale.matched} of {scale.labels} found at IoU >= 0.3, "
+               f"median side ratio {scale.median_side_ratio:.2f}")
     if json_out:
-        json_out.write_text(json.dumps({"model": str(path), "data": str(data), "imgsz": imgsz, "classes": as_dicts(rows)}, indent=2))
+        json_out.write_text(json.dumps({"model": str(path), "data": str(data), "imgsz": imgsz, "classes": as_dicts(rows),
+                                        "cigarette_box_scale": dataclasses.asdict(scale)}, indent=2))
 
 
 @evaluate_app.command("compare")
@@ -177,19 +183,25 @@ def compare(
 def _accuracy_table(data: list[Path], imgsz: int, settings: object) -> list[dict[str, object]]:
     """AP per held-out set for the PyTorch weights (f32) and the OpenVINO export (ultralytics runs it at the CPU's
     default precision, bf16 where the CPU has it), so the export's accuracy is checked against the original."""
-    from detector import DetectorSettings, shipped_model_path
-    from evaluation.images import as_dicts, evaluate_images
+    from detector import CIGARETTE, Detector, DetectorSettings, shipped_model_path
+    from evaluation.images import as_dicts, box_scale, evaluate_images
 
     assert isinstance(settings, DetectorSettings)
     thresholds = {"person": settings.person_conf, "cigarette": settings.cigarette_conf}
+    detector = Detector(settings)
     rows: list[dict[str, object]] = []
     typer.echo(f"{'set':<28} {'model':<10} {'class':<10} {'AP50':>6} {'AP50-95':>8} {'P@thr':>6} {'R@thr':>6}")
     for yaml_path in data:
+        name = yaml_path.stem.removeprefix("heldout-")
         for label, backend in (("pytorch", "pytorch"), ("openvino", "openvino")):
             for row in as_dicts(evaluate_images(shipped_model_path(backend), yaml_path, imgsz, thresholds)):  # type: ignore[arg-type]
-                rows.append({"set": yaml_path.stem.removeprefix("heldout-"), "model": label, **row})
-                typer.echo(f"{rows[-1]['set']!s:<28} {label:<10} {row['name']!s:<10} {row['ap50']:>6.3f} {row['ap50_95']:>8.3f} "
+                rows.append({"set": name, "model": label, **row})
+                typer.echo(f"{name:<28} {label:<10} {row['name']!s:<10} {row['ap50']:>6.3f} {row['ap50_95']:>8.3f} "
                            f"{row['precision']:>6.3f} {row['recall']:>6.3f}")
+        scale = box_scale(detector, yaml_path, CIGARETTE)
+        rows.append({"set": name, "model": "detector", "name": CIGARETTE, "box_scale": dataclasses.asdict(scale)})
+        typer.echo(f"{name:<28} {'detector':<10} {CIGARETTE:<10} boxes vs labels: {scale.matched} of {scale.labels} "
+                   f"found at IoU >= 0.3, median side ratio {scale.median_side_ratio:.2f}")
     return rows
 
 
@@ -207,7 +219,6 @@ def bench(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
 ) -> None:
     """Detector ms per backend vs raw runtime inference, AP on held-out sets, second-look cost, cameras sustained."""
-    import dataclasses
     import tempfile
 
     import av

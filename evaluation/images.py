@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import yaml
 
-from detector import ModelLoadError
+from detector import Detector, ModelLoadError
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,60 @@ def evaluate_images(model: Path, data_yaml: Path, imgsz: int, conf_threshold: di
             precision=float(box.p_curve[position, index]), recall=float(box.r_curve[position, index]),
         ))
     return rows
+
+
+@dataclass(frozen=True)
+class BoxScale:
+    """How the detector's boxes compare in size with the labeled ones they match.
+
+    Datasets draw cigarette boxes differently (tight on the paper, or with a margin of lips and
+    fingers); a model that learned one convention misses IoU 0.5 on another, which shows as a low
+    AP50-95 and a side ratio far from 1.
+    """
+
+    labels: int
+    matched: int  # labels with a detection of the class at IoU >= min_iou
+    median_side_ratio: float  # sqrt(detected area / labeled area), median over the matched labels
+
+
+def _labeled_images(data_yaml: Path) -> list[Path]:
+    spec = yaml.safe_load(data_yaml.read_text())
+    listing = Path(spec.get("path", data_yaml.parent)) / spec["val"]
+    return [Path(line) for line in listing.read_text().split()]
+
+
+def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    low, high = np.maximum(box[:2], others[:, :2]), np.minimum(box[2:], others[:, 2:])
+    inter = np.clip(high - low, 0, None).prod(axis=1)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    return inter / (area(box) + area(others) - inter)
+
+
+def box_scale(detector: Detector, data_yaml: Path, class_name: str, min_iou: float = 0.3) -> BoxScale:
+    """Match each labeled box of ``class_name`` to the detector's best-overlapping box at its shipped threshold."""
+    ratios, labels = [], 0
+    for image_path in _labeled_images(data_yaml):
+        image = cv2.imread(str(image_path))
+        if image is None:
+            raise ValueError(f"{data_yaml}: cannot read image {image_path}")
+        height, width = image.shape[:2]
+        label_file = Path(str(image_path).replace("/images/", "/labels/")).with_suffix(".txt")
+        found = detector.detect(image)
+        found = found.of_class(class_name)
+        class_id = next(i for i, n in found.names.items() if n == class_name)
+        for row in (label_file.read_text().splitlines() if label_file.is_file() else []):
+            values = row.split()
+            if len(values) != 5 or int(values[0]) != class_id:
+                continue
+            cx, cy, w, h = (float(v) for v in values[1:])
+            labeled = np.array([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height])
+            labels += 1
+            if len(found):
+                overlap = _iou(labeled, found.xyxy)
+                if overlap.max() >= min_iou:
+                    best = found.xyxy[overlap.argmax()]
+                    ratios.append(float(np.sqrt((best[2] - best[0]) * (best[3] - best[1]) / (w * width * h * height))))
+    return BoxScale(labels, len(ratios), float(np.median(ratios)) if ratios else float("nan"))
 
 
 def as_dicts(rows: list[ClassMetrics]) -> list[dict[str, object]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -141,8 +141,17 @@ def _batched(items: list[ImageRecord], size: int) -> Iterator[list[ImageRecord]]
 
 
 def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
-            dedup_distance: int = 4, person_conf: float = 0.35) -> dict[str, object]:
-    """Write the merged dataset under ``out`` and return its summary (also saved as summary.json)."""
+            dedup_distance: int = 4, person_conf: float = 0.35, repeats: Mapping[str, int] | None = None) -> dict[str, object]:
+    """Write the merged dataset under ``out`` and return its summary (also saved as summary.json).
+
+    ``repeats`` lists a training source's images that many times in the train list (source name, such
+    as ``cigarette-wpb75-train``, to count; others once), so a small source weighs more per epoch.
+    """
+    repeats = dict(repeats or {})
+    train_sources = {s.name for s in sources if s.role == "train"}
+    if unknown := sorted(set(repeats) - train_sources):
+        raise ValueError(f"source_repeats names {', '.join(unknown)}, which is not a training source; "
+                         f"training sources: {', '.join(sorted(train_sources))}")
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     records_file = out / "records.json"
@@ -209,7 +218,7 @@ def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
             image_link.symlink_to(source_path)
         rows = [(PERSON, _inside_image(box)) for box in record.persons or []] + [(CIGARETTE, box) for box in record.cigarettes]
         label_file.write_text("".join(f"{c} {' '.join(f'{v:.6f}' for v in box)}\n" for c, box in rows))
-        lists.setdefault(_list_key(record), []).append(str(image_link))
+        lists.setdefault(_list_key(record), []).extend([str(image_link)] * repeats.get(record.source, 1))
 
     yamls = {}
     for key, files in lists.items():
@@ -222,7 +231,9 @@ def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
     (out / "data.yaml").write_text(yaml.safe_dump({"path": str(out), "train": "train.txt", "val": "val.txt", "names": CLASS_NAMES}))
 
     summary: dict[str, object] = {
-        "images": {key: len(files) for key, files in lists.items()},
+        "images": {key: len(set(files)) for key, files in lists.items()},
+        "train_list_entries": len(lists["train"]),
+        "source_repeats": repeats,
         "cigarette_boxes": {key: sum(len(r.cigarettes) for r in keep if _list_key(r) == key) for key in lists},
         "person_boxes_pseudo": {key: sum(len(r.persons or []) for r in keep if _list_key(r) == key) for key in lists},
         "dropped": dropped,

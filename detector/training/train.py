@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from ultralytics import YOLO
 from ultralytics.nn.tasks import DetectionModel
 
@@ -47,6 +47,10 @@ class TrainingConfig(BaseModel):
     warmup_epochs: float = Field(0.5, ge=0, description="Learning-rate warm-up; short because CPU runs are few epochs.")
     close_mosaic: int = Field(1, ge=0, description="Final epochs trained without mosaic augmentation.")
     person_conf: float = Field(0.35, gt=0, lt=1, description="Score above which the COCO model's persons become labels.")
+    source_repeats: dict[str, PositiveInt] = Field(
+        default_factory=dict, description="Times each training source (e.g. cigarette-wpb75-train) is listed per "
+                                          "epoch; unnamed sources once. Weighs a small source up, e.g. one whose box "
+                                          "convention the larger sources outvote.")
     dedup_distance: int = Field(4, ge=0, le=64, description="Max dHash Hamming distance treated as a near-duplicate.")
     seed: int = Field(0, description="Random seed for ultralytics.")
 
@@ -78,7 +82,8 @@ def train(config: TrainingConfig, resume: bool = False) -> Path:
     last = run / "weights" / "last.pt"
     data_summary = prepare(default_sources(config.shared_dir, config.extra_dataset_dir), config.data_dir,
                            config.shared_dir / "weights" / "coco-yolov5n-v6.1.pt",
-                           dedup_distance=config.dedup_distance, person_conf=config.person_conf)
+                           dedup_distance=config.dedup_distance, person_conf=config.person_conf,
+                           repeats=config.source_repeats)
     started = time.time()
     if resume:
         if not last.is_file():

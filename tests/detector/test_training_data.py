@@ -73,3 +73,22 @@ def test_prepare_keeps_held_out_images_out_of_training(shared_dir, tmp_path):
     # a second run reuses the cached hashes and labels and gives the same lists
     shutil.rmtree(out / "images")
     assert prepare(sources, out, shared_dir / "weights" / "coco-yolov5n-v6.1.pt") == summary
+
+
+def test_source_repeats_weigh_a_source_up_and_unknown_names_are_refused(shared_dir, tmp_path):
+    paths = sample_images(shared_dir, 3)
+    images = {p.stem[:12]: cv2.imread(str(p)) for p in paths}
+    names = list(images)
+    small, large = tmp_path / "small", tmp_path / "large"
+    write_split(small, "train", {names[0]: images[names[0]]})
+    write_split(large, "train", {n: images[n] for n in names[1:]})
+    sources = [SourceSplit("small", "train", small, "train", "test"), SourceSplit("large", "train", large, "train", "test")]
+    checkpoint = shared_dir / "weights" / "coco-yolov5n-v6.1.pt"
+
+    summary = prepare(sources, tmp_path / "out", checkpoint, repeats={"small-train": 3})
+    train = (tmp_path / "out" / "train.txt").read_text().split()
+    assert sorted(Path(p).stem for p in train) == sorted([names[0]] * 3 + names[1:])
+    assert summary["images"]["train"] == 3 and summary["train_list_entries"] == 5
+
+    with pytest.raises(ValueError, match="smal-train.*training sources: large-train, small-train"):
+        prepare(sources, tmp_path / "out", checkpoint, repeats={"smal-train": 2})
