@@ -141,7 +141,8 @@ def evaluate_images_command(
     settings = DetectorSettings(model=model, imgsz=imgsz)
     path = model or shipped_model_path("openvino")
     try:
-        rows = evaluate_images(path, data, imgsz, {"person": settings.person_conf, "cigarette": settings.cigarette_conf})
+        rows = evaluate_images(path, data, imgsz, {"person": settings.person_conf, "cigarette": settings.cigarette_conf},
+                               settings.iou)
         scale = box_scale(Detector(settings), data, CIGARETTE)
     except (FileNotFoundError, ValueError, ModelLoadError) as error:
         raise _fail(str(error)) from None
@@ -194,7 +195,7 @@ def _accuracy_table(data: list[Path], imgsz: int, settings: object) -> list[dict
     for yaml_path in data:
         name = yaml_path.stem.removeprefix("heldout-")
         for label, backend in (("pytorch", "pytorch"), ("openvino", "openvino")):
-            for row in as_dicts(evaluate_images(shipped_model_path(backend), yaml_path, imgsz, thresholds)):  # type: ignore[arg-type]
+            for row in as_dicts(evaluate_images(shipped_model_path(backend), yaml_path, imgsz, thresholds, settings.iou)):  # type: ignore[arg-type]
                 rows.append({"set": name, "model": label, **row})
                 typer.echo(f"{name:<28} {label:<10} {row['name']!s:<10} {row['ap50']:>6.3f} {row['ap50_95']:>8.3f} "
                            f"{row['precision']:>6.3f} {row['recall']:>6.3f}")

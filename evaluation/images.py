@@ -23,9 +23,9 @@ class ClassMetrics:
     recall: float
 
 
-def evaluate_images(model: Path, data_yaml: Path, imgsz: int, conf_threshold: dict[str, float],
+def evaluate_images(model: Path, data_yaml: Path, imgsz: int, conf_threshold: dict[str, float], nms_iou: float,
                     batch: int = 8) -> list[ClassMetrics]:
-    """Per-class AP50, AP50-95 and precision/recall at each class's shipped threshold."""
+    """Per-class AP50, AP50-95 and precision/recall at each class's shipped threshold, with the detector's NMS IoU."""
     from ultralytics import YOLO
 
     if not data_yaml.is_file():
@@ -39,7 +39,7 @@ def evaluate_images(model: Path, data_yaml: Path, imgsz: int, conf_threshold: di
     if model_names and dataset_names != model_names:
         raise ValueError(f"{data_yaml}: class names {dataset_names} differ from the model's {model_names}; "
                          "use a data yaml written by `python -m detector.training` (runs/data/heldout-*.yaml)")
-    results = yolo.val(data=str(data_yaml), imgsz=imgsz, batch=batch, conf=0.001, iou=0.6, plots=False, verbose=False,
+    results = yolo.val(data=str(data_yaml), imgsz=imgsz, batch=batch, conf=0.001, iou=nms_iou, plots=False, verbose=False,
                        device="cpu", workers=0)
     box = results.box
     grid = np.linspace(0, 1, box.p_curve.shape[1])

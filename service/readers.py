@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -146,7 +146,7 @@ class VideoSource:
         with self._lock:
             recording.stop_t = stop_t
 
-    def frames(self) -> Iterator[AnalyzedFrame]:
+    def frames(self) -> Generator[AnalyzedFrame]:
         """Decode the source and yield the frames at the camera's analysis rate."""
         camera = self.camera
         shown = redact_source(camera.source)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -141,7 +141,7 @@ def _batched(items: list[ImageRecord], size: int) -> Iterator[list[ImageRecord]]
 
 
 def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
-            dedup_distance: int = 4, person_conf: float = 0.35, repeats: Mapping[str, int] | None = None) -> dict[str, object]:
+            dedup_distance: int = 4, person_conf: float = 0.35, repeats: Mapping[str, int] | None = None) -> dict[str, Any]:
     """Write the merged dataset under ``out`` and return its summary (also saved as summary.json).
 
     ``repeats`` lists a training source's images that many times in the train list (source name, such
@@ -230,7 +230,7 @@ def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
         yamls[key].write_text(yaml.safe_dump({"path": str(out), "train": f"{key}.txt", "val": f"{key}.txt", "names": CLASS_NAMES}))
     (out / "data.yaml").write_text(yaml.safe_dump({"path": str(out), "train": "train.txt", "val": "val.txt", "names": CLASS_NAMES}))
 
-    summary: dict[str, object] = {
+    summary: dict[str, Any] = {
         "images": {key: len(set(files)) for key, files in lists.items()},
         "train_list_entries": len(lists["train"]),
         "source_repeats": repeats,

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from detector import Detector, DetectorSettings, ModelLoadError, SecondLookSettings, shipped_model_path
+from tests.support.images import read_image
 
 BACKENDS = ["openvino", "onnx", "pytorch"]
 SAMPLE = 40  # fixed images: the first ones (by name) of the held-out split that hold a cigarette
@@ -47,7 +48,7 @@ def test_each_backend_finds_the_cigarettes(detector, shared_dir):
     samples = labeled_cigarettes(shared_dir)
     total = hits = 0
     for image_path, labels in samples:
-        detections = detector.detect(cv2.imread(str(image_path))).of_class("cigarette")
+        detections = detector.detect(read_image(image_path)).of_class("cigarette")
         hits += found(detections.xyxy, labels)
         total += len(labels)
     recall = hits / total
@@ -56,7 +57,7 @@ def test_each_backend_finds_the_cigarettes(detector, shared_dir):
 
 
 def test_backends_agree_on_one_frame(shared_dir):
-    image = cv2.imread(str(labeled_cigarettes(shared_dir)[0][0]))
+    image = read_image(labeled_cigarettes(shared_dir)[0][0])
     results = {b: Detector(DetectorSettings(backend=b, second_look=SecondLookSettings(enabled=False))).detect(image) for b in BACKENDS}
     reference = results["pytorch"]
     for backend, detections in results.items():
@@ -98,7 +99,7 @@ def test_wrong_frames_get_clear_errors(detector):
 
 def camera_frames(shared_dir: Path) -> list[np.ndarray]:
     """Seven frames of two sizes, each holding dataset pictures small enough that the second look crops them."""
-    pictures = [cv2.imread(str(path)) for path, _ in labeled_cigarettes(shared_dir)[:14]]
+    pictures = [read_image(path) for path, _ in labeled_cigarettes(shared_dir)[:14]]
     frames = []
     for index in range(7):
         frame = np.full((720, 1280, 3) if index % 3 else (480, 640, 3), 90, np.uint8)
@@ -135,7 +136,7 @@ def test_second_look_recovers_small_cigarettes_in_wide_views(shared_dir):
         hits = total = 0
         for image_path, labels in samples:
             canvas = np.full((1080, 1920, 3), 90, np.uint8)
-            small = cv2.resize(cv2.imread(str(image_path)), (320, 320), interpolation=cv2.INTER_AREA)
+            small = cv2.resize(read_image(image_path), (320, 320), interpolation=cv2.INTER_AREA)
             canvas[600:920, 800:1120] = small
             boxes = detector.detect(canvas).of_class("cigarette").xyxy - np.array([800, 600, 800, 600])
             hits += found(boxes, labels, size=320)
@@ -147,7 +148,7 @@ def test_second_look_recovers_small_cigarettes_in_wide_views(shared_dir):
 
 def test_openvino_gives_the_same_boxes_whatever_shapes_came_before(shared_dir):
     """OpenVINO compiles one static model per input shape and keeps a few: results must not depend on that cache."""
-    image = cv2.imread(str(labeled_cigarettes(shared_dir)[0][0]))
+    image = read_image(labeled_cigarettes(shared_dir)[0][0])
     detector = Detector(DetectorSettings(backend="openvino"))
     first = detector.detect(image)
     for width in range(320, 1920, 160):  # more frame sizes than compiled models are kept

@@ -6,7 +6,7 @@ from detector import AssociationSettings, Detections, associate
 PERSON, CIGARETTE = 0, 1
 
 
-def frame(persons: list[list[float]], cigarettes: list[list[float]], cig_scores: list[float] | None = None) -> Detections:
+def frame(persons: list[list[int]], cigarettes: list[list[int]], cig_scores: list[float] | None = None) -> Detections:
     boxes = persons + cigarettes
     scores = [0.9] * len(persons) + (cig_scores or [0.6] * len(cigarettes))
     classes = [PERSON] * len(persons) + [CIGARETTE] * len(cigarettes)

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from detector.training.dataset import SourceSplit, content_hash, prepare
+from tests.support.images import read_image
 
 
 def sample_images(shared_dir: Path, count: int) -> list[Path]:
@@ -23,7 +24,7 @@ def letterboxed(image: np.ndarray) -> np.ndarray:
     small = cv2.resize(image, (640, 400))
     canvas = np.full((640, 640, 3), 114, np.uint8)
     canvas[120:520] = small
-    return cv2.imdecode(cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 80])[1], cv2.IMREAD_COLOR)
+    return np.asarray(cv2.imdecode(cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 80])[1], cv2.IMREAD_COLOR))
 
 
 def write_split(root: Path, split: str, images: dict[str, np.ndarray], label: str = "0 0.5 0.5 0.05 0.02\n") -> None:
@@ -35,7 +36,7 @@ def write_split(root: Path, split: str, images: dict[str, np.ndarray], label: st
 
 
 def test_content_hash_sees_through_letterboxing_and_reencoding(shared_dir):
-    first, second = (cv2.imread(str(p)) for p in sample_images(shared_dir, 2))
+    first, second = (read_image(p) for p in sample_images(shared_dir, 2))
     distance = lambda a, b: bin(content_hash(a) ^ content_hash(b)).count("1")  # noqa: E731
     assert distance(first, letterboxed(first)) <= 4
     assert distance(first, second) > 10
@@ -43,7 +44,7 @@ def test_content_hash_sees_through_letterboxing_and_reencoding(shared_dir):
 
 def test_prepare_keeps_held_out_images_out_of_training(shared_dir, tmp_path):
     paths = sample_images(shared_dir, 5)
-    images = {p.stem[:12]: cv2.imread(str(p)) for p in paths}
+    images = {p.stem[:12]: read_image(p) for p in paths}
     names = list(images)
     stretched, letterboxed_set = tmp_path / "stretched", tmp_path / "letterboxed"
     write_split(stretched, "test", {n: images[n] for n in names[:2]})
@@ -77,7 +78,7 @@ def test_prepare_keeps_held_out_images_out_of_training(shared_dir, tmp_path):
 
 def test_source_repeats_weigh_a_source_up_and_unknown_names_are_refused(shared_dir, tmp_path):
     paths = sample_images(shared_dir, 3)
-    images = {p.stem[:12]: cv2.imread(str(p)) for p in paths}
+    images = {p.stem[:12]: read_image(p) for p in paths}
     names = list(images)
     small, large = tmp_path / "small", tmp_path / "large"
     write_split(small, "train", {names[0]: images[names[0]]})

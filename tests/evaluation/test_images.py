@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from detector import CIGARETTE, Detector
 from evaluation.images import box_scale
 from service.cli import app
+from tests.support.images import read_image
 
 runner = CliRunner()
 
@@ -24,7 +25,7 @@ def labeled_set(shared_dir: Path, target: Path, scale: float, detector: Detector
     (target / "labels").mkdir(parents=True)
     listed = []
     for source in sorted(folder.iterdir())[:count]:
-        image = cv2.imread(str(source))
+        image = read_image(source)
         height, width = image.shape[:2]
         rows = []
         for x1, y1, x2, y2 in detector.detect(image).of_class(CIGARETTE).xyxy:

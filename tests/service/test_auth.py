@@ -1,7 +1,9 @@
 """Accounts and access: sign-in, cookies, CSRF, API tokens, rate limit, roles, user admin, create-admin CLI."""
 
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -226,7 +228,7 @@ def test_bad_expired_or_orphaned_tokens_are_refused(world):
 Request = tuple[str, str, object]  # method, path, JSON body
 
 
-def _role_actions(world: World, role: str) -> list[tuple[str, str, object]]:
+def _role_actions(world: World, role: str) -> list[tuple[str, str, Callable[[], tuple[str, str, Any]]]]:
     """(what, least role, preparation returning the request to make); preparations make fresh cases as needed."""
     unit_a_user = world.user_ids["inspector-a"]
 
@@ -303,15 +305,16 @@ def test_role_matrix(world, role):
 
 def test_creating_users_validates_everything(world):
     admin = world.client("admin")
-    good = {"username": "clerk", "password": "a-long-password", "role": "viewer", "sites": ["unit-a"]}
+    good: dict[str, Any] = {"username": "clerk", "password": "a-long-password", "role": "viewer", "sites": ["unit-a"]}
     created = admin.post("/api/users", json=good)
     assert created.status_code == 201 and created.json()["sites"] == ["unit-a"] and "password" not in created.json()
     assert admin.post("/api/users", json=good | {"username": "CLERK"}).status_code == 409
-    for change, expected in [
+    changes: list[tuple[dict[str, Any], int]] = [
         ({"password": "short"}, 422), ({"password": "aaaaaaaaaaaa"}, 422), ({"password": "clerk2clerk2", "username": "clerk2clerk2"}, 422),
         ({"role": "root"}, 422), ({"role": "admin"}, 422), ({"all_sites": True}, 422), ({"sites": []}, 422),
         ({"username": "bad name!"}, 422), ({"is_admin": True}, 422), ({"sites": "unit-a"}, 422),
-    ]:
+    ]
+    for change, expected in changes:
         body = good | {"username": "clerk2"} | change
         response = admin.post("/api/users", json=body)
         assert response.status_code == expected, (change, response.text)

@@ -65,6 +65,6 @@ def test_run_on_a_corrupt_video_reports_it_and_keeps_what_is_stored(tmp_path):
     assert result.exit_code == 0, result.output
     with db.session() as session:
         camera = session.get(Camera, "a")
-        assert camera.status == "offline" and "corrupt.mp4" in camera.status_reason
+        assert camera is not None and camera.status == "offline" and "corrupt.mp4" in camera.status_reason
         assert session.get(Camera, "kept") is not None
     db.dispose()

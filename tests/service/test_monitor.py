@@ -46,7 +46,7 @@ def smoker_then_empty_scene(videos: Path, target: Path, tail_s: float = 14.0) ->
         stream = out.add_stream("libx264", rate=Fraction(fps, 1), options={"preset": "veryfast", "g": str(fps)})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for index, image in enumerate(frames + [still] * int(tail_s * fps)):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image, dtype=np.uint8), format="bgr24")
             frame.pts, frame.time_base = index, Fraction(1, fps)
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
