@@ -8,7 +8,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -57,14 +57,31 @@ class _OpenEvent:
 
 @dataclass
 class _CameraSlot:
-    """The frames waiting for analysis (the newest few, see ``analysis_backlog_s``), and whether the stream has ended."""
+    """What waits for analysis, in arrival order: frames (the newest few, see ``analysis_backlog_s``) and ends of
+    stream, which close the connection whose frames came before them."""
 
-    frames: deque[tuple[AnalyzedFrame, VideoSource]]  # bounded: its maxlen comes from analysis_backlog_s
-    finish: bool = False
+    backlog: int  # most frames waiting; the oldest waiting frame gives way to a new one
+    queue: deque[tuple[AnalyzedFrame, VideoSource] | None] = field(default_factory=deque)  # None: end of stream
     pipeline: CameraPipeline | None = None
     source: VideoSource | None = None
     last_t: float = 0.0
     busy: bool = False  # an analysis thread holds this camera, so its frames stay in order
+
+    def waiting_frames(self) -> int:
+        return sum(item is not None for item in self.queue)
+
+    def drop_oldest_frame(self) -> None:
+        for item in self.queue:
+            if item is not None:
+                self.queue.remove(item)
+                return
+
+    def end_stream(self) -> None:
+        """Queue an end of stream, unless nothing is left to end."""
+        if self.queue and self.queue[-1] is None:
+            return
+        if self.queue or self.busy or self.pipeline is not None:
+            self.queue.append(None)
 
 
 class Monitor:
@@ -81,7 +98,7 @@ class Monitor:
         self.on_case_opened = on_case_opened  # called with the case id once the case and its snapshots are stored
         self.cameras = {c.id: c for c in config.cameras if c.enabled}
         self.readers: dict[str, CameraReader] = {}
-        self._slots = {camera_id: _CameraSlot(deque(maxlen=max(1, round(config.analysis_backlog_s * camera.analysis_fps))))
+        self._slots = {camera_id: _CameraSlot(backlog=max(1, round(config.analysis_backlog_s * camera.analysis_fps)))
                        for camera_id, camera in self.cameras.items()}
         self._wake = threading.Condition()
         self._stop = threading.Event()
@@ -126,7 +143,7 @@ class Monitor:
         """Let the analysis thread finish every camera's last frames and events before stopping."""
         with self._wake:
             for slot in self._slots.values():
-                slot.finish = True
+                slot.end_stream()
             self._wake.notify_all()
             self._wake.wait_for(self._slots_drained, timeout)
 
@@ -145,7 +162,7 @@ class Monitor:
 
     def _slots_drained(self) -> bool:
         """No camera has a frame waiting or an end of stream still to handle."""
-        return all(not s.frames and not s.finish and not s.busy for s in self._slots.values())
+        return all(not s.queue and not s.busy for s in self._slots.values())
 
     def finished(self) -> bool:
         """True when every camera is a file that has been read to its end and all evidence is written."""
@@ -188,10 +205,11 @@ class Monitor:
         with self._wake:
             if camera.is_file and not camera.realtime:
                 # A file read as fast as possible waits for the analysis instead of dropping frames.
-                self._wake.wait_for(lambda: len(slot.frames) < (slot.frames.maxlen or 1) or self._stop.is_set())
-            if len(slot.frames) == slot.frames.maxlen:  # the oldest waiting frame gives way
+                self._wake.wait_for(lambda: slot.waiting_frames() < slot.backlog or self._stop.is_set())
+            if slot.waiting_frames() >= slot.backlog:
+                slot.drop_oldest_frame()
                 self.metrics.frames_dropped.labels(frame.camera_id).inc()
-            slot.frames.append((frame, source))
+            slot.queue.append((frame, source))
             self._wake.notify_all()
 
     def _on_status(self, camera_id: str, status: str, reason: str) -> None:
@@ -205,46 +223,44 @@ class Monitor:
             cases.record_status(session, camera_id, status, reason)
         if status != "online":
             with self._wake:
-                self._slots[camera_id].finish = True
+                self._slots[camera_id].end_stream()
                 self._wake.notify_all()
 
     # --- analysis ---------------------------------------------------------------------------------------------
     def _analysis_loop(self) -> None:
         def ready() -> list[tuple[str, _CameraSlot]]:
-            return [(camera_id, s) for camera_id, s in self._slots.items() if (s.frames or s.finish) and not s.busy]
+            return [(camera_id, s) for camera_id, s in self._slots.items() if s.queue and not s.busy]
+
+        def waited_since(slot: _CameraSlot) -> datetime:
+            head = slot.queue[0]
+            return head[0].wallclock if head is not None else datetime.min.replace(tzinfo=UTC)  # ends go first
 
         while True:
             with self._wake:
                 self._wake.wait_for(lambda: self._stop.is_set() or bool(ready()))
                 if self._stop.is_set():
                     return
-                # The cameras waiting longest, one frame each, analyzed as one detector batch.
-                taken = sorted(ready(), key=lambda item: item[1].frames[0][0].wallclock if item[1].frames else utcnow())
-                taken = taken[: self.detector.settings.max_batch]
-                work = [(camera_id, slot, slot.frames.popleft() if slot.frames else None) for camera_id, slot in taken]
+                # The cameras waiting longest, one item each; their frames are analyzed as one detector batch.
+                taken = sorted(ready(), key=lambda item: waited_since(item[1]))[: self.detector.settings.max_batch]
+                work = [(camera_id, slot, slot.queue.popleft()) for camera_id, slot in taken]
                 for _, slot, _ in work:
                     slot.busy = True
             try:
                 batch = []
                 for camera_id, slot, item in work:
-                    if item is not None:
-                        frame, source = item
-                        if slot.source is not source:  # a new connection: stream time restarts, so does the analysis state
-                            self._finish_camera(camera_id, slot)
-                            with self._wake:
-                                # A pending end of stream was the old connection's (frames queue behind it),
-                                # handled just now; left set, it would end the new connection's events.
-                                slot.finish = False
-                            slot.pipeline, slot.source = CameraPipeline(self.cameras[camera_id], self.detector, self.config), source
-                        batch.append((slot, frame, source))
+                    if item is None:  # the end of the connection whose frames came before it
+                        self._finish_camera(camera_id, slot)
+                        continue
+                    frame, source = item
+                    if slot.source is not source:  # a new connection: stream time restarts, so does the analysis state
+                        self._finish_camera(camera_id, slot)
+                        slot.pipeline, slot.source = CameraPipeline(self.cameras[camera_id], self.detector, self.config), source
+                    batch.append((slot, frame, source))
                 if batch:
                     self._analyze(batch)
             finally:
                 with self._wake:
-                    for camera_id, slot, _ in work:
-                        if not slot.frames and slot.finish:
-                            self._finish_camera(camera_id, slot)
-                            slot.finish = False
+                    for _, slot, _ in work:
                         slot.busy = False
                     self._wake.notify_all()
 
