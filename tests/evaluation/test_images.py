@@ -31,9 +31,10 @@ def labeled_set(shared_dir: Path, target: Path, scale: float, detector: Detector
         for x1, y1, x2, y2 in detector.detect(image).of_class(CIGARETTE).xyxy:
             w, h = (x2 - x1) * scale / width, (y2 - y1) * scale / height
             rows.append(f"1 {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} {w:.6f} {h:.6f}\n")
-        cv2.imwrite(str(target / "images" / source.name), image)
+        copy = target / "images" / source.with_suffix(".png").name  # lossless: the detector sees the same pixels
+        cv2.imwrite(str(copy), image)
         (target / "labels" / source.with_suffix(".txt").name).write_text("".join(rows))
-        listed.append(str(target / "images" / source.name))
+        listed.append(str(copy))
     (target / "list.txt").write_text("\n".join(listed) + "\n")
     data = target / "data.yaml"
     data.write_text(yaml.safe_dump({"path": str(target), "train": "list.txt", "val": "list.txt",
