@@ -150,8 +150,7 @@ def evaluate_images_command(
     for row in rows:
         typer.echo(f"{row.name:<10} {row.images:>6} {row.instances:>6} {row.ap50:>6.3f} {row.ap50_95:>8.3f} "
                    f"{row.precision:>6.3f} {row.recall:>6.3f}")
-    typer.echo(f"cigarette boxes vs labels: {scale.matched} of {scale.labels} found at IoU >= 0.3, "
-               f"median side ratio {scale.median_side_ratio:.2f}")
+    typer.echo(f"cigarette boxes vs labels: {scale.describe()}")
     if json_out:
         json_out.write_text(json.dumps({"model": str(path), "data": str(data), "imgsz": imgsz, "classes": as_dicts(rows),
                                         "cigarette_box_scale": dataclasses.asdict(scale)}, indent=2))
@@ -201,8 +200,7 @@ def _accuracy_table(data: list[Path], imgsz: int, settings: object) -> list[dict
                            f"{row['precision']:>6.3f} {row['recall']:>6.3f}")
         scale = box_scale(detector, yaml_path, CIGARETTE)
         rows.append({"set": name, "model": "detector", "name": CIGARETTE, "box_scale": dataclasses.asdict(scale)})
-        typer.echo(f"{name:<28} {'detector':<10} {CIGARETTE:<10} boxes vs labels: {scale.matched} of {scale.labels} "
-                   f"found at IoU >= 0.3, median side ratio {scale.median_side_ratio:.2f}")
+        typer.echo(f"{name:<28} {'detector':<10} {CIGARETTE:<10} boxes vs labels: {scale.describe()}")
     return rows
 
 

@@ -67,6 +67,11 @@ class BoxScale:
     labels: int
     matched: int  # labels with a detection of the class at IoU >= min_iou
     median_side_ratio: float  # sqrt(detected area / labeled area), median over the matched labels
+    min_iou: float
+
+    def describe(self) -> str:
+        return (f"{self.matched} of {self.labels} found at IoU >= {self.min_iou:g}, "
+                f"median side ratio {self.median_side_ratio:.2f}")
 
 
 def _labeled_images(data_yaml: Path) -> list[Path]:
@@ -91,9 +96,8 @@ def box_scale(detector: Detector, data_yaml: Path, class_name: str, min_iou: flo
             raise ValueError(f"{data_yaml}: cannot read image {image_path}")
         height, width = image.shape[:2]
         label_file = Path(str(image_path).replace("/images/", "/labels/")).with_suffix(".txt")
-        found = detector.detect(image)
-        found = found.of_class(class_name)
-        class_id = next(i for i, n in found.names.items() if n == class_name)
+        found = detector.detect(image).of_class(class_name)
+        class_id = found.class_index(class_name)
         for row in (label_file.read_text().splitlines() if label_file.is_file() else []):
             values = row.split()
             if len(values) != 5 or int(values[0]) != class_id:
@@ -106,7 +110,7 @@ def box_scale(detector: Detector, data_yaml: Path, class_name: str, min_iou: flo
                 if overlap.max() >= min_iou:
                     best = found.xyxy[overlap.argmax()]
                     ratios.append(float(np.sqrt((best[2] - best[0]) * (best[3] - best[1]) / (w * width * h * height))))
-    return BoxScale(labels, len(ratios), float(np.median(ratios)) if ratios else float("nan"))
+    return BoxScale(labels, len(ratios), float(np.median(ratios)) if ratios else float("nan"), min_iou)
 
 
 def as_dicts(rows: list[ClassMetrics]) -> list[dict[str, object]]:
