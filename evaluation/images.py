@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,6 +26,21 @@ class ClassMetrics:
     recall: float
 
 
+@contextmanager
+def _quiet_ultralytics() -> Iterator[None]:
+    """Keep ultralytics' validator from printing its dataset scan, model summary and progress bar.
+
+    ``val(verbose=False)`` still prints them; ultralytics hides its bar when its logger is above INFO.
+    """
+    logger = logging.getLogger("ultralytics")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def evaluate_images(model: Path, data_yaml: Path, imgsz: int, conf_threshold: dict[str, float], nms_iou: float,
                     batch: int = 8) -> list[ClassMetrics]:
     """Per-class AP50, AP50-95 and precision/recall at each class's shipped threshold, with the detector's NMS IoU."""
@@ -39,8 +57,9 @@ def evaluate_images(model: Path, data_yaml: Path, imgsz: int, conf_threshold: di
     if model_names and dataset_names != model_names:
         raise ValueError(f"{data_yaml}: class names {dataset_names} differ from the model's {model_names}; "
                          "use a data yaml written by `python -m detector.training` (runs/data/heldout-*.yaml)")
-    results = yolo.val(data=str(data_yaml), imgsz=imgsz, batch=batch, conf=0.001, iou=nms_iou, plots=False, verbose=False,
-                       device="cpu", workers=0)
+    with _quiet_ultralytics():
+        results = yolo.val(data=str(data_yaml), imgsz=imgsz, batch=batch, conf=0.001, iou=nms_iou, plots=False,
+                           verbose=False, device="cpu", workers=0)
     box = results.box
     grid = np.linspace(0, 1, box.p_curve.shape[1])
     rows = []
