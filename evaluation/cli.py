@@ -133,8 +133,11 @@ def evaluate_images_command(
     imgsz: Annotated[int, typer.Option(help="Input size.")] = 512,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the rows as JSON here.")] = None,
 ) -> None:
-    """AP50, AP50-95, precision and recall per class on an image set, and how the cigarette boxes compare in size
-    with the labeled ones (datasets draw them differently)."""
+    """AP50, AP50-95, precision and recall per class on an image set, and cigarette box size against the labels.
+
+    Datasets draw cigarette boxes differently (tight, or with a margin); the size comparison shows which one a model
+    learned.
+    """
     from detector import CIGARETTE, Detector, DetectorSettings, ModelLoadError, shipped_model_path
     from evaluation.images import as_dicts, box_scale, evaluate_images
 
