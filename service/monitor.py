@@ -18,7 +18,7 @@ from service import cases
 from service.config import AppConfig, CameraConfig, redact_source
 from service.db.models import Event, utcnow
 from service.db.session import Database
-from service.events import EventUpdate
+from service.events import UNATTACHED_TRACK, EventUpdate
 from service.evidence import FILE_NAMES, PARTIAL_CLIP, SNAPSHOT, SNAPSHOT_ANNOTATED, EvidenceStore, StorageError, annotate
 from service.metrics import Metrics
 from service.pipeline import AnalyzedFrame, CameraPipeline, FrameResult, process_frames
@@ -323,8 +323,9 @@ class Monitor:
         with self.db.session() as session:
             case = cases.open_event(session, event)
         self.metrics.events.labels(camera.id).inc()
-        log.info("smoking confirmed on camera %s (track %d, score %.2f): case %d opened", camera.id, update.track_id,
-                 update.peak_score, case.id)
+        who = "a cigarette with no person box" if update.track_id == UNATTACHED_TRACK else f"person track {update.track_id}"
+        log.info("smoking confirmed on camera %s (%s, score %.2f): case %d opened", camera.id, who, update.peak_score,
+                 case.id)
         open_event = _OpenEvent(update.event_id, camera, folder, update.start_t, started_at, None, source, peak=update.peak_score)
         self._open[update.event_id] = open_event
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +18,7 @@ from service.alerts import AlertDispatcher
 from service.config import AlertSettings, AlertTarget, AppConfig, CameraConfig, EventSettings
 from service.db.models import Camera, Case, Event, EvidenceFile
 from service.db.session import Database
+from service.events import UNATTACHED_TRACK
 from service.evidence import EvidenceStore, sha256_file
 from service.metrics import Metrics
 from service.monitor import Monitor
@@ -81,7 +83,8 @@ def assert_evidence_verifies(store: EvidenceStore, event: Event) -> None:
 
 @pytest.mark.slow
 def test_rtsp_camera_watching_a_smoker_opens_one_case_with_verified_evidence(
-        rtsp_server, shared_videos, tmp_path, detector, database_url, receiver):
+        rtsp_server, shared_videos, tmp_path, detector, database_url, receiver, caplog):
+    caplog.set_level(logging.INFO, logger="smokewatch")
     video = smoker_then_empty_scene(shared_videos, tmp_path / "camera.mp4")
     server = rtsp_server(video)
     camera = CameraConfig(id="lobby-1", name="1F lobby", source=server.url, open_timeout_s=10, read_timeout_s=5)
@@ -106,6 +109,10 @@ def test_rtsp_camera_watching_a_smoker_opens_one_case_with_verified_evidence(
         assert len(events) == 1 and len(cases) == 1, [(e.track_id, e.started_at, e.status) for e in events]
         assert cases[0].state == "pending_review" and cases[0].event_id == events[0].id
         assert events[0].status == "complete" and events[0].ended_at is not None
+        # the log tells the officer whether a person was seen with the cigarette, in words rather than an id
+        who = ("a cigarette with no person box" if events[0].track_id == UNATTACHED_TRACK
+               else f"person track {events[0].track_id}")
+        assert f"on camera lobby-1 ({who}, score" in caplog.text
         assert_evidence_verifies(store, events[0])
         kinds = {f.kind for f in session.scalars(select(EvidenceFile).where(EvidenceFile.event_id == events[0].id))}
         assert kinds == {"clip", "snapshot", "snapshot_annotated", "manifest"}
