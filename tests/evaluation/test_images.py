@@ -57,28 +57,19 @@ def test_box_scale_tells_tight_from_loose_labels(shared_dir, tmp_path, detector)
     assert loose.median_side_ratio == pytest.approx(1 / 1.4, abs=0.03)
 
 
-class Recorded(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-def test_evaluate_images_prints_ap_and_box_scale(shared_dir, tmp_path, detector):
+def test_evaluate_images_prints_ap_and_box_scale(shared_dir, tmp_path, detector, caplog):
     data = labeled_set(shared_dir, tmp_path / "set", 1.0, detector)
     out = tmp_path / "images.json"
-    ultralytics_log = Recorded()
-    logging.getLogger("ultralytics").addHandler(ultralytics_log)
+    ultralytics_logger = logging.getLogger("ultralytics")
+    ultralytics_logger.addHandler(caplog.handler)  # ultralytics' logger does not propagate to the root one
     try:
         result = runner.invoke(app, ["evaluate", "images", "--data", str(data), "--json", str(out)])
     finally:
-        logging.getLogger("ultralytics").removeHandler(ultralytics_log)
+        ultralytics_logger.removeHandler(caplog.handler)
     assert result.exit_code == 0, result.output
     assert "cigarette boxes vs labels" in result.output
     # the report is not buried under the validator's dataset scan, per-class table and timings
-    assert not [line for line in ultralytics_log.messages if "val:" in line or "Speed:" in line]
+    assert not [line for line in caplog.messages if "val:" in line or "Speed:" in line]
     figures = json.loads(out.read_text())
     cigarette = next(row for row in figures["classes"] if row["name"] == "cigarette")
     assert cigarette["ap50"] > 0.9  # the labels are the shipped model's own boxes
