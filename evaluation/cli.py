@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from detector import SHIPPED_IMGSZ
 from service.config import AppConfig, CameraConfig, ConfigError, load_config
 
 evaluate_app = typer.Typer(no_args_is_help=True, help="Accuracy on labeled videos and image sets.")
@@ -130,7 +131,7 @@ def evaluate_videos(
 def evaluate_images_command(
     data: Annotated[Path, typer.Option(help="YOLO data yaml, e.g. runs/data/heldout-cigarette-wpb75-test.yaml.")],
     model: ModelOption = None,
-    imgsz: Annotated[int, typer.Option(help="Input size.")] = 512,
+    imgsz: Annotated[int, typer.Option(help="Input size (default: the shipped model's).")] = SHIPPED_IMGSZ,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the rows as JSON here.")] = None,
 ) -> None:
     """AP50, AP50-95, precision and recall per class on an image set, and cigarette box size against the labels.
@@ -212,7 +213,7 @@ def bench(
     cameras: Annotated[int, typer.Option(help="Simulated cameras for the throughput test.")] = 8,
     analysis_fps: Annotated[float, typer.Option(help="Analysis rate per camera.")] = 5.0,
     seconds: Annotated[float, typer.Option(help="Length of the throughput test (long: single runs on a small shared CPU vary).")] = 60.0,
-    imgsz: Annotated[int, typer.Option(help="Detector input size.")] = 512,
+    imgsz: Annotated[int, typer.Option(help="Detector input size (default: the shipped model's).")] = SHIPPED_IMGSZ,
     threads: Annotated[int, typer.Option(help="Inference threads (latency and AP; the throughput test shares the cores "
                                                "out among analysis threads as the service does).")] = 2,
     analysis_threads: Annotated[list[int] | None, typer.Option(

@@ -12,10 +12,11 @@ from pathlib import Path
 from ultralytics import YOLO
 from ultralytics.utils.torch_utils import strip_optimizer
 
-from detector.model import MODELS_DIR, SHIPPED_MODEL
+from detector.model import MODELS_DIR, SHIPPED_IMGSZ, SHIPPED_MODEL
 
 
-def export(weights: Path, out_dir: Path = MODELS_DIR, name: str = SHIPPED_MODEL, imgsz: int = 512) -> list[Path]:
+def export(weights: Path, out_dir: Path = MODELS_DIR, name: str = SHIPPED_MODEL,
+           imgsz: int = SHIPPED_IMGSZ) -> list[Path]:
     """Write ``name.pt``, ``name.onnx`` and ``name_openvino_model/`` (dynamic input size) into ``out_dir``."""
     if not weights.is_file():
         raise FileNotFoundError(f"weights not found: {weights}")
@@ -26,7 +27,7 @@ def export(weights: Path, out_dir: Path = MODELS_DIR, name: str = SHIPPED_MODEL,
     strip_optimizer(str(shipped))  # a mid-run checkpoint still carries optimizer state: 5x the size
     written = [shipped]
     model = YOLO(str(shipped))
-    # Dynamic shapes let 16:9 frames run at 512x288 instead of a padded 512x512 square.
+    # Dynamic shapes let 16:9 frames run at e.g. 512x288 instead of a padded 512x512 square.
     onnx = Path(model.export(format="onnx", imgsz=imgsz, dynamic=True, simplify=False, device="cpu"))
     openvino = Path(YOLO(str(shipped)).export(format="openvino", imgsz=imgsz, dynamic=True, half=False, device="cpu"))
     for produced in (onnx, openvino):
@@ -43,7 +44,7 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, required=True)
     parser.add_argument("--out-dir", type=Path, default=MODELS_DIR)
     parser.add_argument("--name", default=SHIPPED_MODEL)
-    parser.add_argument("--imgsz", type=int, default=512)
+    parser.add_argument("--imgsz", type=int, default=SHIPPED_IMGSZ)
     args = parser.parse_args()
     for path in export(args.weights, args.out_dir, args.name, args.imgsz):
         print(path)
