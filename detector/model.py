@@ -19,7 +19,7 @@ from detector.backends import Backend, BackendName, Precision, open_backend
 from detector.detections import CIGARETTE, PERSON, Detections
 
 MODELS_DIR = Path(os.environ.get("SMOKEWATCH_MODELS_DIR", Path(__file__).resolve().parent.parent / "models"))
-SHIPPED_MODEL = "smokewatch-v6"
+SHIPPED_MODEL = "smokewatch-v7"
 SHIPPED_IMGSZ = 512  # the size the shipped model was trained at; other sizes lose AP (model card)
 LETTERBOX_FILL = 114
 
