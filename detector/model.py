@@ -20,7 +20,7 @@ from detector.detections import CIGARETTE, PERSON, Detections
 
 MODELS_DIR = Path(os.environ.get("SMOKEWATCH_MODELS_DIR", Path(__file__).resolve().parent.parent / "models"))
 SHIPPED_MODEL = "smokewatch-v7"
-SHIPPED_IMGSZ = 512  # the size the shipped model was trained at; other sizes lose AP (model card)
+SHIPPED_IMGSZ = 512  # the input size the shipped model scores best at on the held-out sets (model card)
 LETTERBOX_FILL = 114
 
 
@@ -55,7 +55,7 @@ class DetectorSettings(BaseModel):
     backend: Literal["auto", "openvino", "onnx", "pytorch"] = Field(
         "auto", description="'auto' takes the model's format, or OpenVINO for the shipped model.")
     imgsz: int = Field(SHIPPED_IMGSZ, ge=64, le=1920, description="Longest side of the first-pass input, in pixels "
-                                                                 "(default: the shipped model's training size).")
+                                                                 "(default: the size the shipped model scores best at).")
     person_conf: float = Field(0.35, gt=0, lt=1, description="Minimum score of a person box.")
     cigarette_conf: float = Field(0.25, gt=0, lt=1, description="Minimum score of a cigarette box.")
     iou: float = Field(0.5, gt=0, lt=1, description="Non-maximum suppression IoU.")
@@ -102,7 +102,7 @@ class Letterbox:
         resized = cv2.resize(image, self.new_size, interpolation=cv2.INTER_LINEAR)
         bottom, right = self.out_h - self.new_size[1] - self.pad_y, self.out_w - self.new_size[0] - self.pad_x
         if not (self.pad_y or bottom or self.pad_x or right):
-            return resized  # 16:9 at 512 or 640 px needs no padding
+            return resized  # 16:9 at 512 px needs no padding
         return cv2.copyMakeBorder(resized, self.pad_y, bottom, self.pad_x, right, cv2.BORDER_CONSTANT,
                                   value=(LETTERBOX_FILL,) * 3)
 
