@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 from ultralytics import YOLO
 from ultralytics.nn.tasks import DetectionModel
 
@@ -53,6 +53,14 @@ class TrainingConfig(BaseModel):
                                           "convention the larger sources outvote.")
     dedup_distance: int = Field(4, ge=0, le=64, description="Max dHash Hamming distance treated as a near-duplicate.")
     seed: int = Field(0, description="Random seed for ultralytics.")
+
+    @field_validator("imgsz")
+    @classmethod
+    def _stride_multiple(cls, imgsz: int) -> int:
+        # ultralytics would silently round it, and the run summary would name a size never trained.
+        if imgsz % 32:
+            raise ValueError(f"imgsz must be a multiple of 32 (the network's stride), e.g. {imgsz // 32 * 32}")
+        return imgsz
 
     @classmethod
     def from_yaml(cls, path: Path) -> TrainingConfig:
