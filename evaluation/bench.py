@@ -97,7 +97,7 @@ def detector_latency(frame: np.ndarray, imgsz: int, threads: int, repeats: int =
         settings = DetectorSettings(backend=backend, imgsz=imgsz, threads=threads, openvino_precision=precision,
                                     second_look=SecondLookSettings(enabled=False))
         detector = Detector(settings)
-        letterbox = Letterbox(frame.shape[:2], imgsz, detector.backend.fixed_size)
+        letterbox = Letterbox(frame.shape[:2], imgsz, detector.backend.fixed_size, settings.border)
         tensor = to_tensor(letterbox.apply(frame)[None])
         raw, full = _interleaved_median_ms(_raw_inference(backend, path, tensor, threads, precision),  # type: ignore[arg-type]
                                            partial(detector.detect, frame), repeats)

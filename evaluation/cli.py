@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from detector import SHIPPED_IMGSZ
+from detector import SHIPPED_IMGSZ, DetectorSettings
 from service.config import AppConfig, CameraConfig, ConfigError, load_config
 
 evaluate_app = typer.Typer(no_args_is_help=True, help="Accuracy on labeled videos and image sets.")
@@ -139,25 +139,23 @@ def evaluate_images_command(
     Datasets draw cigarette boxes differently (tight, or with a margin); the size comparison shows which one a model
     learned.
     """
-    from detector import CIGARETTE, Detector, DetectorSettings, ModelLoadError, shipped_model_path
-    from evaluation.images import as_dicts, box_scale, evaluate_images
+    from detector import ModelLoadError
+    from evaluation.images import as_dicts, evaluate_images
 
     settings = DetectorSettings(model=model, imgsz=imgsz)
-    path = model or shipped_model_path("openvino")
     try:
-        rows = evaluate_images(path, data, imgsz, {"person": settings.person_conf, "cigarette": settings.cigarette_conf},
-                               settings.iou)
-        scale = box_scale(Detector(settings), data, CIGARETTE)
+        result = evaluate_images(settings, data)
     except (FileNotFoundError, ValueError, ModelLoadError) as error:
         raise _fail(str(error)) from None
     typer.echo(f"{'class':<10} {'images':>6} {'boxes':>6} {'AP50':>6} {'AP50-95':>8} {'P@thr':>6} {'R@thr':>6}")
-    for row in rows:
+    for row in result.classes:
         typer.echo(f"{row.name:<10} {row.images:>6} {row.instances:>6} {row.ap50:>6.3f} {row.ap50_95:>8.3f} "
                    f"{row.precision:>6.3f} {row.recall:>6.3f}")
-    typer.echo(f"cigarette boxes vs labels: {scale.describe()}")
+    typer.echo(f"cigarette boxes vs labels: {result.box_scale.describe()}")
     if json_out:
-        json_out.write_text(json.dumps({"model": str(path), "data": str(data), "imgsz": imgsz, "classes": as_dicts(rows),
-                                        "cigarette_box_scale": dataclasses.asdict(scale)}, indent=2))
+        json_out.write_text(json.dumps({"model": str(model or "shipped"), "data": str(data), "imgsz": imgsz,
+                                        "classes": as_dicts(result.classes),
+                                        "cigarette_box_scale": dataclasses.asdict(result.box_scale)}, indent=2))
 
 
 @evaluate_app.command("compare")
@@ -184,27 +182,24 @@ def compare(
     typer.echo(f"comparison: {out / 'comparison.html'}")
 
 
-def _accuracy_table(data: list[Path], imgsz: int, settings: object) -> list[dict[str, object]]:
-    """AP per held-out set for the PyTorch weights (f32) and the OpenVINO export (ultralytics runs it at the CPU's
-    default precision, bf16 where the CPU has it), so the export's accuracy is checked against the original."""
-    from detector import CIGARETTE, Detector, DetectorSettings, shipped_model_path
-    from evaluation.images import as_dicts, box_scale, evaluate_images
+def _accuracy_table(data: list[Path], settings: DetectorSettings) -> list[dict[str, object]]:
+    """AP per held-out set through the detector on PyTorch (f32) and on OpenVINO at the settings' precision,
+    so the fast backend's accuracy is checked against the original weights."""
+    from evaluation.images import as_dicts, evaluate_images
 
-    assert isinstance(settings, DetectorSettings)
-    thresholds = {"person": settings.person_conf, "cigarette": settings.cigarette_conf}
-    detector = Detector(settings)
     rows: list[dict[str, object]] = []
-    typer.echo(f"{'set':<28} {'model':<10} {'class':<10} {'AP50':>6} {'AP50-95':>8} {'P@thr':>6} {'R@thr':>6}")
+    typer.echo(f"{'set':<28} {'backend':<10} {'class':<10} {'AP50':>6} {'AP50-95':>8} {'P@thr':>6} {'R@thr':>6}")
     for yaml_path in data:
         name = yaml_path.stem.removeprefix("heldout-")
-        for label, backend in (("pytorch", "pytorch"), ("openvino", "openvino")):
-            for row in as_dicts(evaluate_images(shipped_model_path(backend), yaml_path, imgsz, thresholds, settings.iou)):  # type: ignore[arg-type]
-                rows.append({"set": name, "model": label, **row})
-                typer.echo(f"{name:<28} {label:<10} {row['name']!s:<10} {row['ap50']:>6.3f} {row['ap50_95']:>8.3f} "
+        for backend in ("pytorch", "openvino"):
+            result = evaluate_images(settings.model_copy(update={"backend": backend}), yaml_path)
+            for row in as_dicts(result.classes):
+                rows.append({"set": name, "backend": backend, **row})
+                typer.echo(f"{name:<28} {backend:<10} {row['name']!s:<10} {row['ap50']:>6.3f} {row['ap50_95']:>8.3f} "
                            f"{row['precision']:>6.3f} {row['recall']:>6.3f}")
-        scale = box_scale(detector, yaml_path, CIGARETTE)
-        rows.append({"set": name, "model": "detector", "name": CIGARETTE, "box_scale": dataclasses.asdict(scale)})
-        typer.echo(f"{name:<28} {'detector':<10} {CIGARETTE:<10} boxes vs labels: {scale.describe()}")
+            rows.append({"set": name, "backend": backend, "name": "cigarette",
+                         "box_scale": dataclasses.asdict(result.box_scale)})
+            typer.echo(f"{name:<28} {backend:<10} {'cigarette':<10} boxes vs labels: {result.box_scale.describe()}")
     return rows
 
 
@@ -226,7 +221,6 @@ def bench(
 
     import av
 
-    from detector import DetectorSettings
     from evaluation.bench import detector_latency, make_camera_clip, monitor_throughput, second_look_cost
 
     footage = video or Path(__file__).resolve().parents[2] / "shared" / "videos" / "neg08_corridor_surv-corridorB_8clips.mp4"
@@ -243,7 +237,7 @@ def bench(
     figures["latency"] = [dataclasses.asdict(row) for row in latency]
     settings = DetectorSettings(imgsz=imgsz, threads=threads)
     if data:
-        figures["accuracy"] = _accuracy_table(data, imgsz, settings)
+        figures["accuracy"] = _accuracy_table(data, settings)
     look = second_look_cost(frame, settings)
     typer.echo(f"second look on {look['persons']} person(s): {look['without_ms']} ms -> {look['with_ms']} ms")
     figures["second_look"] = look

@@ -1,10 +1,14 @@
-"""AP on labeled image sets through ultralytics' validator, for any model the detector loads."""
+"""AP on labeled image sets, measured through the ``Detector`` the service runs.
+
+The detector's own letterbox, backend, precision, NMS and second look produce the boxes, so a
+figure here is the shipped pipeline's, not a training framework's approximation of it. Matching
+and AP follow COCO: detections in descending score take the best unmatched label at each IoU
+threshold, and AP is the mean interpolated precision at 101 recall points.
+"""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -12,66 +16,28 @@ import cv2
 import numpy as np
 import yaml
 
-from detector import Detector, ModelLoadError
+from detector import Detections, Detector, DetectorSettings
+
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+SCORE_FLOOR = 0.001  # boxes down to this score make the precision-recall curve (as ultralytics and COCO do)
+BATCH = 8
+
+
+@dataclass(frozen=True)
+class LabeledImage:
+    path: Path
+    labels: np.ndarray  # (n, 5): class id, then centre x, centre y, width, height as fractions of the image
 
 
 @dataclass(frozen=True)
 class ClassMetrics:
     name: str
-    images: int
+    images: int  # images with at least one label of the class
     instances: int
     ap50: float
     ap50_95: float
-    precision: float  # at the given confidence threshold
+    precision: float  # of the detections at the class's threshold, matched at IoU 0.5
     recall: float
-
-
-@contextmanager
-def _quiet_ultralytics() -> Iterator[None]:
-    """Keep ultralytics' validator from printing its dataset scan, model summary and progress bar.
-
-    ``val(verbose=False)`` still prints them; ultralytics hides its bar when its logger is above INFO.
-    """
-    logger = logging.getLogger("ultralytics")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def evaluate_images(model: Path, data_yaml: Path, imgsz: int, conf_threshold: dict[str, float], nms_iou: float,
-                    batch: int = 8) -> list[ClassMetrics]:
-    """Per-class AP50, AP50-95 and precision/recall at each class's shipped threshold, with the detector's NMS IoU."""
-    from ultralytics import YOLO
-
-    if not data_yaml.is_file():
-        raise FileNotFoundError(f"data yaml not found: {data_yaml}")
-    if not model.exists():
-        raise ModelLoadError(f"model file not found: {model}")
-    dataset_names = yaml.safe_load(data_yaml.read_text()).get("names", {})
-    yolo = YOLO(str(model), task="detect")
-    model_names = {int(k): v for k, v in yolo.names.items()} if yolo.names else {}
-    dataset_names = dict(enumerate(dataset_names)) if isinstance(dataset_names, list) else {int(k): v for k, v in dataset_names.items()}
-    if model_names and dataset_names != model_names:
-        raise ValueError(f"{data_yaml}: class names {dataset_names} differ from the model's {model_names}; "
-                         "use a data yaml written by `python -m detector.training` (runs/data/heldout-*.yaml)")
-    with _quiet_ultralytics():
-        results = yolo.val(data=str(data_yaml), imgsz=imgsz, batch=batch, conf=0.001, iou=nms_iou, plots=False,
-                           verbose=False, device="cpu", workers=0)
-    box = results.box
-    grid = np.linspace(0, 1, box.p_curve.shape[1])
-    rows = []
-    for position, class_id in enumerate(box.ap_class_index):
-        name = dataset_names[int(class_id)]
-        index = int(np.searchsorted(grid, conf_threshold.get(name, 0.25)))
-        rows.append(ClassMetrics(
-            name=name, images=int(results.nt_per_image[class_id]), instances=int(results.nt_per_class[class_id]),
-            ap50=float(box.ap50[position]), ap50_95=float(box.ap[position]),
-            precision=float(box.p_curve[position, index]), recall=float(box.r_curve[position, index]),
-        ))
-    return rows
 
 
 @dataclass(frozen=True)
@@ -84,7 +50,7 @@ class BoxScale:
     """
 
     labels: int
-    matched: int  # labels with a detection of the class at IoU >= min_iou
+    matched: int  # labels with a detection of the class at its threshold and IoU >= min_iou
     median_side_ratio: float  # sqrt(detected area / labeled area), median over the matched labels
     min_iou: float
 
@@ -93,43 +59,192 @@ class BoxScale:
                 f"median side ratio {self.median_side_ratio:.2f}")
 
 
-def _labeled_images(data_yaml: Path) -> list[Path]:
+@dataclass(frozen=True)
+class ImageSetResult:
+    classes: list[ClassMetrics]
+    box_scale: BoxScale  # of the class named in evaluate_images' scale_class
+
+
+def _names(raw: object, where: Path) -> dict[int, str]:
+    if isinstance(raw, list):
+        return dict(enumerate(str(name) for name in raw))
+    if isinstance(raw, dict):
+        return {int(k): str(v) for k, v in raw.items()}
+    raise ValueError(f"{where}: 'names' must list the class names")
+
+
+def load_labeled_set(data_yaml: Path) -> tuple[dict[int, str], list[LabeledImage]]:
+    """The class names and the ``val`` images of a YOLO data yaml with their labels.
+
+    ``val`` is a folder of images or a text file listing one image path per line; each image's
+    labels are the ``.txt`` of the same name under the sibling ``labels/`` folder.
+    """
+    names, paths = _read_data_yaml(data_yaml)
+    return names, [LabeledImage(path, _read_labels(path, names)) for path in paths]
+
+
+def _read_data_yaml(data_yaml: Path) -> tuple[dict[int, str], list[Path]]:
+    if not data_yaml.is_file():
+        raise FileNotFoundError(f"data yaml not found: {data_yaml}")
     spec = yaml.safe_load(data_yaml.read_text())
-    listing = Path(spec.get("path", data_yaml.parent)) / spec["val"]
-    return [Path(line) for line in listing.read_text().split()]
+    if not isinstance(spec, dict) or "val" not in spec or "names" not in spec:
+        raise ValueError(f"{data_yaml}: a YOLO data yaml needs 'val' (images) and 'names' (classes)")
+    names = _names(spec["names"], data_yaml)
+    root = Path(spec.get("path") or data_yaml.parent)
+    root = root if root.is_absolute() else data_yaml.parent / root
+    listing = root / str(spec["val"])
+    if listing.is_dir():
+        paths = sorted(p for p in listing.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+    elif listing.is_file():
+        paths = [Path(line) if Path(line).is_absolute() else root / line for line in listing.read_text().split()]
+    else:
+        raise FileNotFoundError(f"{data_yaml}: val {listing} is neither a folder nor a list file")
+    if not paths:
+        raise ValueError(f"{data_yaml}: val {listing} holds no images")
+    return names, paths
 
 
-def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    low, high = np.maximum(box[:2], others[:, :2]), np.minimum(box[2:], others[:, 2:])
-    inter = np.clip(high - low, 0, None).prod(axis=1)
-    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-    return inter / (area(box) + area(others) - inter)
+def _read_labels(image: Path, names: dict[int, str]) -> np.ndarray:
+    label_file = Path(str(image).replace("/images/", "/labels/")).with_suffix(".txt")
+    rows = []
+    for number, line in enumerate(label_file.read_text().splitlines() if label_file.is_file() else [], 1):
+        values = line.split()
+        if not values:
+            continue
+        try:
+            row = [float(v) for v in values]
+        except ValueError:
+            row = []
+        if len(row) != 5 or int(row[0]) not in names:
+            raise ValueError(f"{label_file}:{number}: expected 'class cx cy w h' with a class of {sorted(names)}, "
+                             f"got {line!r}")
+        rows.append(row)
+    return np.array(rows, np.float64).reshape(-1, 5)
 
 
-def box_scale(detector: Detector, data_yaml: Path, class_name: str, min_iou: float = 0.3) -> BoxScale:
-    """Match each labeled box of ``class_name`` to the detector's best-overlapping box at its shipped threshold."""
-    ratios, labels = [], 0
-    for image_path in _labeled_images(data_yaml):
-        image = cv2.imread(str(image_path))
-        if image is None:
-            raise ValueError(f"{data_yaml}: cannot read image {image_path}")
-        height, width = image.shape[:2]
-        label_file = Path(str(image_path).replace("/images/", "/labels/")).with_suffix(".txt")
-        found = detector.detect(image).of_class(class_name)
-        class_id = found.class_index(class_name)
-        for row in (label_file.read_text().splitlines() if label_file.is_file() else []):
-            values = row.split()
-            if len(values) != 5 or int(values[0]) != class_id:
-                continue
-            cx, cy, w, h = (float(v) for v in values[1:])
-            labeled = np.array([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height])
-            labels += 1
-            if len(found):
-                overlap = _iou(labeled, found.xyxy)
-                if overlap.max() >= min_iou:
-                    best = found.xyxy[overlap.argmax()]
-                    ratios.append(float(np.sqrt((best[2] - best[0]) * (best[3] - best[1]) / (w * width * h * height))))
-    return BoxScale(labels, len(ratios), float(np.median(ratios)) if ratios else float("nan"), min_iou)
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` (n, 4) with every box in ``b`` (m, 4), xyxy."""
+    low = np.maximum(a[:, None, :2], b[None, :, :2])
+    high = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(high - low, 0, None).prod(axis=2)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def match(detected: np.ndarray, scores: np.ndarray, labeled: np.ndarray,
+          thresholds: np.ndarray = IOU_THRESHOLDS) -> np.ndarray:
+    """(detections, thresholds) true-positive flags: in descending score, each detection takes the
+    best-overlapping label not yet taken, if that overlap reaches the threshold."""
+    hits = np.zeros((len(detected), len(thresholds)), bool)
+    if not len(detected) or not len(labeled):
+        return hits
+    iou = box_iou(detected, labeled)
+    order = np.argsort(-scores, kind="stable")
+    for t, threshold in enumerate(thresholds):
+        taken = np.zeros(len(labeled), bool)
+        for d in order:
+            overlap = np.where(taken, -1.0, iou[d])
+            best = int(overlap.argmax())
+            if overlap[best] >= threshold:
+                taken[best] = True
+                hits[d, t] = True
+    return hits
+
+
+def average_precision(hits: np.ndarray, scores: np.ndarray, labels: int) -> float:
+    """COCO's 101-point interpolated AP of detections with true-positive flags ``hits`` (one threshold)."""
+    if labels == 0:
+        return float("nan")
+    order = np.argsort(-scores, kind="stable")
+    true_positives = np.cumsum(hits[order])
+    recall = true_positives / labels
+    precision = true_positives / np.arange(1, len(order) + 1)
+    # the best precision at this recall or beyond, then sampled at recall 0, 0.01, ..., 1
+    envelope = np.maximum.accumulate(precision[::-1])[::-1] if len(precision) else precision
+    points = np.searchsorted(recall, np.linspace(0, 1, 101), side="left")
+    return float(np.mean([envelope[i] if i < len(envelope) else 0.0 for i in points]))
+
+
+def _batches(images: list[LabeledImage]) -> Iterator[list[tuple[LabeledImage, np.ndarray]]]:
+    for start in range(0, len(images), BATCH):
+        batch = []
+        for item in images[start : start + BATCH]:
+            image = cv2.imread(str(item.path))
+            if image is None:
+                raise ValueError(f"cannot read image {item.path}")
+            batch.append((item, image))
+        yield batch
+
+
+def _pixels(labels: np.ndarray, width: int, height: int) -> np.ndarray:
+    cx, cy, w, h = labels[:, 1] * width, labels[:, 2] * height, labels[:, 3] * width, labels[:, 4] * height
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+
+
+def evaluate_images(settings: DetectorSettings, data_yaml: Path, scale_class: str = "cigarette",
+                    scale_min_iou: float = 0.3) -> ImageSetResult:
+    """Per-class AP50, AP50-95 and precision/recall at the settings' thresholds, and how ``scale_class``'s boxes
+    compare in size with the labels, for the detector ``settings`` describe on the ``val`` images of ``data_yaml``."""
+    names, paths = _read_data_yaml(data_yaml)
+    detector = Detector(settings, score_floor=SCORE_FLOOR)
+    if names != detector.names:
+        raise ValueError(f"{data_yaml}: class names {names} differ from the model's {detector.names}; "
+                         "use a data yaml written by `python -m detector.training` (runs/data/heldout-*.yaml)")
+    images = [LabeledImage(path, _read_labels(path, names)) for path in paths]
+    thresholds = {detector.person_id: settings.person_conf, detector.cigarette_id: settings.cigarette_conf}
+    hits: dict[int, list[np.ndarray]] = {c: [] for c in thresholds}
+    scores: dict[int, list[np.ndarray]] = {c: [] for c in thresholds}
+    labels_of = dict.fromkeys(thresholds, 0)
+    images_of = dict.fromkeys(thresholds, 0)
+    scale_id = next((k for k, v in names.items() if v == scale_class), None)
+    if scale_id not in thresholds:
+        raise ValueError(f"scale_class must be one of {sorted(names[c] for c in thresholds)}, got {scale_class!r}")
+    side_ratios: list[float] = []
+    for batch in _batches(images):
+        found_in = detector.detect_batch([image for _, image in batch])
+        for (item, image), found in zip(batch, found_in, strict=True):
+            height, width = image.shape[:2]
+            labeled = _pixels(item.labels, width, height)
+            for class_id, threshold in thresholds.items():
+                ours: Detections = found.of_class(class_id)
+                theirs = labeled[item.labels[:, 0] == class_id]
+                hits[class_id].append(match(ours.xyxy, ours.confidence, theirs))
+                scores[class_id].append(ours.confidence)
+                labels_of[class_id] += len(theirs)
+                images_of[class_id] += bool(len(theirs))
+                if class_id == scale_id:
+                    side_ratios += _side_ratios(ours[ours.confidence >= threshold], theirs, scale_min_iou)
+    rows = []
+    for class_id, threshold in thresholds.items():
+        class_hits, class_scores = np.concatenate(hits[class_id]), np.concatenate(scores[class_id])
+        if not labels_of[class_id]:
+            continue
+        passing = class_scores >= threshold
+        matched = int(class_hits[passing, 0].sum())
+        rows.append(ClassMetrics(
+            name=names[class_id], images=images_of[class_id], instances=labels_of[class_id],
+            ap50=average_precision(class_hits[:, 0], class_scores, labels_of[class_id]),
+            ap50_95=float(np.mean([average_precision(class_hits[:, t], class_scores, labels_of[class_id])
+                                   for t in range(len(IOU_THRESHOLDS))])),
+            precision=matched / max(int(passing.sum()), 1), recall=matched / labels_of[class_id],
+        ))
+    ratio = float(np.median(side_ratios)) if side_ratios else float("nan")
+    return ImageSetResult(rows, BoxScale(labels_of[scale_id], len(side_ratios), ratio, scale_min_iou))
+
+
+def _side_ratios(found: Detections, labeled: np.ndarray, min_iou: float) -> list[float]:
+    """For each label, sqrt(area ratio) of the detection that overlaps it most, if by at least ``min_iou``."""
+    if not len(found) or not len(labeled):
+        return []
+    iou = box_iou(labeled, found.xyxy)
+    ratios = []
+    for label, overlaps in zip(labeled, iou, strict=True):
+        if overlaps.max() >= min_iou:
+            best = found.xyxy[overlaps.argmax()]
+            area = (best[2] - best[0]) * (best[3] - best[1])
+            ratios.append(float(np.sqrt(area / ((label[2] - label[0]) * (label[3] - label[1])))))
+    return ratios
 
 
 def as_dicts(rows: list[ClassMetrics]) -> list[dict[str, object]]:
