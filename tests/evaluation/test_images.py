@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from detector import CIGARETTE, Detector, DetectorSettings
+from detector import CIGARETTE, Detector, DetectorSettings, shipped_model_path
 from evaluation.images import average_precision, evaluate_images, load_labeled_set, match
 from service.cli import app
 from tests.support.images import read_image
@@ -113,7 +113,7 @@ def test_the_detector_scores_as_ultralytics_validator_does_on_a_real_split(share
     from ultralytics import YOLO
 
     data = labeled_dataset_set(shared_dir, tmp_path / "somking", "smoking-somking/valid")
-    settings = DetectorSettings(backend="pytorch", model=Path("models") / "smokewatch-v7.pt")
+    settings = DetectorSettings(backend="pytorch", model=shipped_model_path("pytorch"))
     ours = next(row for row in evaluate_images(settings, data).classes if row.name == CIGARETTE)
     theirs = YOLO(str(settings.model)).val(data=str(data), imgsz=settings.imgsz, batch=8, conf=0.001, iou=settings.iou,
                                            plots=False, verbose=False, device="cpu", workers=0)
