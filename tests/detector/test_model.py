@@ -171,6 +171,9 @@ def test_the_border_surrounds_the_frame_and_boxes_map_back():
     box_in_input = np.array([[16 + 128, 16 + 72, 16 + 256, 16 + 144]], np.float32)
     assert letterbox.to_source(box_in_input).tolist() == [[320, 180, 640, 360]]
     assert Letterbox(frame.shape[:2], 512, None).apply(frame).shape == (288, 512, 3)
+    # a static export's fixed input keeps the border by shrinking the picture
+    static = Letterbox(frame.shape[:2], 512, (320, 320), border=16)
+    assert static.new_size == (288, 162) and static.pad_x == 16 and static.apply(frame).shape == (320, 320, 3)
 
 
 def test_a_score_floor_adds_weaker_boxes_and_keeps_the_rest(shared_dir):
