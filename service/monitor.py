@@ -415,8 +415,8 @@ class Monitor:
     def _thresholds(self, camera: CameraConfig) -> dict[str, object]:
         detector = self.detector.settings
         return {"events": camera.events.model_dump(), "person_conf": detector.person_conf,
-                "cigarette_conf": detector.cigarette_conf, "imgsz": detector.imgsz,
-                "second_look": detector.second_look.model_dump()}
+                "cigarette_conf": detector.cigarette_conf, "iou": detector.iou, "imgsz": detector.imgsz,
+                "border": detector.border, "second_look": detector.second_look.model_dump()}
 
     def _manifest(self, event: Event, status: str, detail: str) -> dict[str, object]:
         camera = self.cameras.get(event.camera_id)
