@@ -80,7 +80,7 @@ def load_labeled_set(data_yaml: Path) -> tuple[dict[int, str], list[LabeledImage
     labels are the ``.txt`` of the same name under the sibling ``labels/`` folder.
     """
     names, paths = _read_data_yaml(data_yaml)
-    return names, [LabeledImage(path, _read_labels(path, names)) for path in paths]
+    return names, _with_labels(paths, names)
 
 
 def _read_data_yaml(data_yaml: Path) -> tuple[dict[int, str], list[Path]]:
@@ -102,6 +102,10 @@ def _read_data_yaml(data_yaml: Path) -> tuple[dict[int, str], list[Path]]:
     if not paths:
         raise ValueError(f"{data_yaml}: val {listing} holds no images")
     return names, paths
+
+
+def _with_labels(paths: list[Path], names: dict[int, str]) -> list[LabeledImage]:
+    return [LabeledImage(path, _read_labels(path, names)) for path in paths]
 
 
 def _read_labels(image: Path, names: dict[int, str]) -> np.ndarray:
@@ -191,7 +195,7 @@ def evaluate_images(settings: DetectorSettings, data_yaml: Path, scale_class: st
     if names != detector.names:
         raise ValueError(f"{data_yaml}: class names {names} differ from the model's {detector.names}; "
                          "use a data yaml written by `python -m detector.training` (runs/data/heldout-*.yaml)")
-    images = [LabeledImage(path, _read_labels(path, names)) for path in paths]
+    images = _with_labels(paths, names)  # after the names check: a mismatched set fails on its names, not a label row
     thresholds = {detector.person_id: settings.person_conf, detector.cigarette_id: settings.cigarette_conf}
     hits: dict[int, list[np.ndarray]] = {c: [] for c in thresholds}
     scores: dict[int, list[np.ndarray]] = {c: [] for c in thresholds}
