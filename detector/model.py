@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -63,6 +64,11 @@ class DetectorSettings(BaseModel):
                                                      "model learned on mosaics with grey margins and finds cigarettes "
                                                      "better with one (model card); 0 runs the frame alone, cheaper.")
     iou: float = Field(0.5, gt=0, lt=1, description="Non-maximum suppression IoU.")
+    mirror: bool = Field(False, description="Also run each frame mirrored left to right and fuse the two views: boxes "
+                                            "overlapping by the NMS IoU become one box, the views' score-weighted "
+                                            "mean with the higher score. Finds more smoking frames in the labeled "
+                                            "videos and more cigarettes on two of three held-out sets, fewer on the "
+                                            "third (model card), for about twice the first pass's time.")
     threads: int = Field(max(1, os.cpu_count() or 1), ge=1, description="CPU threads for inference.")
     max_batch: int = Field(4, ge=1, le=64, description="Most images (frames, or person crops) one inference call "
                                                        "takes in detect_batch; 1 runs them one by one. Each batch "
@@ -136,6 +142,50 @@ def decode(output: np.ndarray, min_conf: np.ndarray, iou: float) -> tuple[np.nda
     return boxes, score[kept], class_id[kept]
 
 
+def fuse_views(boxes: list[np.ndarray], scores: list[np.ndarray], classes: list[np.ndarray],
+               iou: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's detections from several views (each already through NMS), fused box by box.
+
+    In descending score, a box joins the first cluster of its class whose fused box it overlaps by
+    ``iou``, else starts one. A cluster's box is its members' score-weighted mean and its score the
+    highest member's. (Averaging the scores instead, with a view that missed the box counting as 0,
+    scored higher on the close-up photo sets but lower on the labeled videos: model card.)
+    """
+    all_boxes = np.concatenate(boxes).astype(np.float32).reshape(-1, 4)
+    all_scores = np.concatenate(scores).astype(np.float32)
+    all_classes = np.concatenate(classes).astype(np.int64)
+    fused_boxes, fused_scores, fused_classes = [], [], []
+    for class_id in np.unique(all_classes):
+        mine = np.flatnonzero(all_classes == class_id)
+        mine = mine[np.argsort(-all_scores[mine], kind="stable")]
+        centres = np.zeros((0, 4), np.float32)
+        members: list[list[int]] = []
+        for index in mine:
+            overlap = _iou_one(all_boxes[index], centres)
+            best = int(overlap.argmax()) if len(overlap) else -1
+            if best < 0 or overlap[best] < iou:
+                centres = np.vstack([centres, all_boxes[index]])
+                members.append([int(index)])
+                continue
+            members[best].append(int(index))
+            weights = all_scores[members[best]]
+            centres[best] = (all_boxes[members[best]] * weights[:, None]).sum(0) / weights.sum()
+        for centre, group in zip(centres, members, strict=True):
+            fused_boxes.append(centre)
+            fused_scores.append(all_scores[group[0]])  # members are taken in descending score
+            fused_classes.append(class_id)
+    return (np.array(fused_boxes, np.float32).reshape(-1, 4), np.array(fused_scores, np.float32),
+            np.array(fused_classes, np.int64))
+
+
+def _iou_one(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    low = np.maximum(box[:2], others[:, :2])
+    high = np.minimum(box[2:], others[:, 2:])
+    inter = np.clip(high - low, 0, None).prod(axis=1)
+    union = (box[2:] - box[:2]).prod() + (others[:, 2:] - others[:, :2]).prod(axis=1) - inter
+    return inter / np.maximum(union, 1e-9)
+
+
 def crop_input_shape(width: int, height: int, imgsz: int) -> tuple[int, int]:
     """The second look's input (h, w): one of two fixed shapes, portrait or landscape.
 
@@ -192,12 +242,13 @@ class Detector:
         crops of all frames: on this CPU a batch of 4 costs 13 % less per image than 4 calls.
         """
         frames = [check_frame(frame) for frame in frames]
-        first = self._run_batched([(frame, self.settings.imgsz, None, self.settings.border) for frame in frames])
+        first = self._first_pass(frames)
         if not self.settings.second_look.enabled:
             return first
         crops = [(index, crop) for index, frame in enumerate(frames) for crop in self._person_crops(frame, first[index])]
         look = self.settings.second_look
-        found = self._run_batched([(crop.image, look.imgsz, crop.shape, 0) for _, crop in crops])  # a border did not help crops
+        found = self._run_batched([(crop.image, look.imgsz, crop.shape, 0) for _, crop in crops],  # a border did not help crops
+                                  self._min_conf)
         parts: list[list[Detections]] = [[detections] for detections in first]
         for (index, crop), detections in zip(crops, found, strict=True):
             cigarettes = detections.of_class(self.cigarette_id)
@@ -206,8 +257,26 @@ class Detector:
             parts[index].append(cigarettes)
         return [self._merge(part) for part in parts]
 
-    def _run_batched(self, inputs: list[tuple[np.ndarray, int, tuple[int, int] | None, int]]) -> list[Detections]:
-        """Detections in each (image, imgsz, fixed input shape, border) item, same-shaped inputs batched together."""
+    def _first_pass(self, frames: list[np.ndarray]) -> list[Detections]:
+        """The whole frames' detections; with ``mirror``, each frame's and its mirror image's boxes fused."""
+        views = frames + [cv2.flip(frame, 1) for frame in frames] if self.settings.mirror else frames
+        found = self._run_batched([(view, self.settings.imgsz, None, self.settings.border) for view in views],
+                                  self._min_conf)
+        if not self.settings.mirror:
+            return found
+        fused = []
+        for frame, straight, flipped in zip(frames, found[: len(frames)], found[len(frames) :], strict=True):
+            unflipped = flipped.xyxy.copy()
+            unflipped[:, [0, 2]] = frame.shape[1] - flipped.xyxy[:, [2, 0]]
+            boxes, scores, classes = fuse_views([straight.xyxy, unflipped], [straight.confidence, flipped.confidence],
+                                                [straight.class_id, flipped.class_id], self.settings.iou)
+            fused.append(Detections(boxes, scores, classes, names=self.names))
+        return fused
+
+    def _run_batched(self, inputs: Sequence[tuple[np.ndarray, int, tuple[int, int] | None, int]],
+                     min_conf: np.ndarray) -> list[Detections]:
+        """Detections in each (image, imgsz, fixed input shape, border) item scoring at least their class's
+        ``min_conf``, same-shaped inputs batched together."""
         letterboxes = [Letterbox(image.shape[:2], imgsz, self.backend.fixed_size or shape, border)
                        for image, imgsz, shape, border in inputs]
         by_shape: dict[tuple[int, int], list[int]] = {}
@@ -219,11 +288,11 @@ class Detector:
             for batch in _split(indices, largest):
                 outputs = self.backend.infer(np.stack([letterboxes[i].apply(inputs[i][0]) for i in batch]))
                 for i, output in zip(batch, outputs, strict=True):
-                    results[i] = self._decode(output, letterboxes[i], inputs[i][0].shape[:2])
+                    results[i] = self._decode(output, letterboxes[i], inputs[i][0].shape[:2], min_conf)
         return results
 
-    def _decode(self, output: np.ndarray, letterbox: Letterbox, size: tuple[int, ...]) -> Detections:
-        boxes, scores, classes = decode(output, self._min_conf, self.settings.iou)
+    def _decode(self, output: np.ndarray, letterbox: Letterbox, size: tuple[int, ...], min_conf: np.ndarray) -> Detections:
+        boxes, scores, classes = decode(output, min_conf, self.settings.iou)
         boxes = letterbox.to_source(boxes)
         h, w = size[:2]
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import psutil
 
@@ -28,8 +29,9 @@ from detector.model import Letterbox
 @dataclass(frozen=True)
 class LatencyRow:
     backend: str
-    pipeline_ms: float  # Detector.detect: letterbox, inference, decode, NMS
-    raw_ms: float  # the runtime's own inference call on a prepared tensor
+    views: int  # 2 with the detector's mirror view, 1 without
+    pipeline_ms: float  # Detector.detect: letterbox, inference, decode, NMS, fusing the views
+    raw_ms: float  # the runtime's own inference call on the same prepared tensor (both views as one batch)
     ratio: float
 
 
@@ -90,19 +92,23 @@ def _raw_inference(backend: BackendName, path: Path, tensor: np.ndarray, threads
     return run
 
 
-def detector_latency(frame: np.ndarray, imgsz: int, threads: int, repeats: int = 100) -> list[LatencyRow]:
+def detector_latency(frame: np.ndarray, imgsz: int, threads: int, mirror: bool = False,
+                     repeats: int = 100) -> list[LatencyRow]:
+    """Detector.detect against raw inference of the input it builds: the frame, and its mirror image when
+    ``mirror`` (as one batch of two, as the detector runs them)."""
     rows = []
     for backend, precision in (("openvino", "f32"), ("openvino", "bf16"), ("onnx", "f32"), ("pytorch", "f32")):
         path = shipped_model_path(backend)  # type: ignore[arg-type]
         settings = DetectorSettings(backend=backend, imgsz=imgsz, threads=threads, openvino_precision=precision,
-                                    second_look=SecondLookSettings(enabled=False))
+                                    mirror=mirror, second_look=SecondLookSettings(enabled=False))
         detector = Detector(settings)
         letterbox = Letterbox(frame.shape[:2], imgsz, detector.backend.fixed_size, settings.border)
-        tensor = to_tensor(letterbox.apply(frame)[None])
+        views = [frame, cv2.flip(frame, 1)] if mirror else [frame]
+        tensor = to_tensor(np.stack([letterbox.apply(view) for view in views]))
         raw, full = _interleaved_median_ms(_raw_inference(backend, path, tensor, threads, precision),  # type: ignore[arg-type]
                                            partial(detector.detect, frame), repeats)
         name = backend if backend != "openvino" else f"openvino-{precision}"
-        rows.append(LatencyRow(name, round(full, 2), round(raw, 2), round(full / raw, 3)))
+        rows.append(LatencyRow(name, len(views), round(full, 2), round(raw, 2), round(full / raw, 3)))
     return rows
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from detector import Detector, DetectorSettings, ModelLoadError, SecondLookSettings, shipped_model_path
-from detector.model import LETTERBOX_FILL, Letterbox
+from detector.model import LETTERBOX_FILL, Letterbox, fuse_views
 from tests.support.images import read_image
 
 BACKENDS = ["openvino", "onnx", "pytorch"]
@@ -184,3 +184,33 @@ def test_a_score_floor_adds_weaker_boxes_and_keeps_the_rest(shared_dir):
     strong = floored[floored.confidence >= np.where(floored.class_id == 0, settings.person_conf, settings.cigarette_conf)]
     assert len(strong) == len(shipped)
     assert np.abs(np.sort(strong.xyxy, 0) - np.sort(shipped.xyxy, 0)).max() < 0.01
+
+
+def test_fusing_views_averages_agreed_boxes_and_keeps_lone_ones():
+    straight = np.array([[10, 10, 30, 20], [100, 100, 120, 110], [10, 10, 30, 20]], np.float32)
+    mirrored = np.array([[12, 10, 32, 20], [300, 300, 320, 310]], np.float32)
+    boxes, scores, classes = fuse_views([straight, mirrored], [np.array([0.8, 0.6, 0.5]), np.array([0.4, 0.3])],
+                                        [np.array([1, 1, 0]), np.array([1, 1])], iou=0.5)
+    by_score = {round(float(s), 3): (box.tolist(), int(c)) for box, s, c in zip(boxes, scores, classes, strict=True)}
+    # both views: the higher score, the box weighted by score (0.8 and 0.4)
+    assert by_score[0.8][1] == 1 and np.allclose(by_score[0.8][0], [10 + 2 / 3, 10, 30 + 2 / 3, 20])
+    assert by_score[0.6] == ([100, 100, 120, 110], 1)  # one view alone: as it was
+    assert by_score[0.3] == ([300, 300, 320, 310], 1)
+    assert by_score[0.5] == ([10, 10, 30, 20], 0)  # same place, other class: not fused
+    assert len(boxes) == 4
+
+
+def test_the_mirrored_frame_gives_the_mirrored_boxes(shared_dir):
+    """Each view is the other's mirror, so fusing them must be mirror-symmetric: a wrong flip back breaks it."""
+    detector = Detector(DetectorSettings(backend="pytorch", mirror=True, second_look=SecondLookSettings(enabled=False)))
+    image = next(image for image in (read_image(path) for path, _ in labeled_cigarettes(shared_dir))
+                 if len(detector.detect(image).of_class("cigarette")))
+    straight, flipped = detector.detect(image), detector.detect(cv2.flip(image, 1))
+    width = image.shape[1]
+    flipped_back = flipped.xyxy.copy()
+    flipped_back[:, [0, 2]] = width - flipped.xyxy[:, [2, 0]]
+    assert len(flipped) == len(straight)
+    for box, class_id in zip(straight.xyxy, straight.class_id, strict=True):
+        same = flipped_back[flipped.class_id == class_id]
+        assert np.abs(same - box).max(1).min() < 1.0, box
+    assert np.allclose(np.sort(straight.confidence), np.sort(flipped.confidence), atol=1e-4)
