@@ -247,8 +247,7 @@ class Detector:
             return first
         crops = [(index, crop) for index, frame in enumerate(frames) for crop in self._person_crops(frame, first[index])]
         look = self.settings.second_look
-        found = self._run_batched([(crop.image, look.imgsz, crop.shape, 0) for _, crop in crops],  # a border did not help crops
-                                  self._min_conf)
+        found = self._run_batched([(crop.image, look.imgsz, crop.shape, 0) for _, crop in crops])  # a border did not help crops
         parts: list[list[Detections]] = [[detections] for detections in first]
         for (index, crop), detections in zip(crops, found, strict=True):
             cigarettes = detections.of_class(self.cigarette_id)
@@ -260,8 +259,7 @@ class Detector:
     def _first_pass(self, frames: list[np.ndarray]) -> list[Detections]:
         """The whole frames' detections; with ``mirror``, each frame's and its mirror image's boxes fused."""
         views = frames + [cv2.flip(frame, 1) for frame in frames] if self.settings.mirror else frames
-        found = self._run_batched([(view, self.settings.imgsz, None, self.settings.border) for view in views],
-                                  self._min_conf)
+        found = self._run_batched([(view, self.settings.imgsz, None, self.settings.border) for view in views])
         if not self.settings.mirror:
             return found
         fused = []
@@ -273,10 +271,8 @@ class Detector:
             fused.append(Detections(boxes, scores, classes, names=self.names))
         return fused
 
-    def _run_batched(self, inputs: Sequence[tuple[np.ndarray, int, tuple[int, int] | None, int]],
-                     min_conf: np.ndarray) -> list[Detections]:
-        """Detections in each (image, imgsz, fixed input shape, border) item scoring at least their class's
-        ``min_conf``, same-shaped inputs batched together."""
+    def _run_batched(self, inputs: Sequence[tuple[np.ndarray, int, tuple[int, int] | None, int]]) -> list[Detections]:
+        """Detections in each (image, imgsz, fixed input shape, border) item, same-shaped inputs batched together."""
         letterboxes = [Letterbox(image.shape[:2], imgsz, self.backend.fixed_size or shape, border)
                        for image, imgsz, shape, border in inputs]
         by_shape: dict[tuple[int, int], list[int]] = {}
@@ -288,11 +284,11 @@ class Detector:
             for batch in _split(indices, largest):
                 outputs = self.backend.infer(np.stack([letterboxes[i].apply(inputs[i][0]) for i in batch]))
                 for i, output in zip(batch, outputs, strict=True):
-                    results[i] = self._decode(output, letterboxes[i], inputs[i][0].shape[:2], min_conf)
+                    results[i] = self._decode(output, letterboxes[i], inputs[i][0].shape[:2])
         return results
 
-    def _decode(self, output: np.ndarray, letterbox: Letterbox, size: tuple[int, ...], min_conf: np.ndarray) -> Detections:
-        boxes, scores, classes = decode(output, min_conf, self.settings.iou)
+    def _decode(self, output: np.ndarray, letterbox: Letterbox, size: tuple[int, ...]) -> Detections:
+        boxes, scores, classes = decode(output, self._min_conf, self.settings.iou)
         boxes = letterbox.to_source(boxes)
         h, w = size[:2]
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)

@@ -214,3 +214,15 @@ def test_the_mirrored_frame_gives_the_mirrored_boxes(shared_dir):
         same = flipped_back[flipped.class_id == class_id]
         assert np.abs(same - box).max(1).min() < 1.0, box
     assert np.allclose(np.sort(straight.confidence), np.sort(flipped.confidence), atol=1e-4)
+
+
+def test_mirrored_frames_in_a_batch_keep_their_own_boxes(shared_dir):
+    """Frames and mirror images run as one batch: each frame must get its own fused boxes back."""
+    detector = Detector(DetectorSettings(backend="pytorch", mirror=True))
+    images = [read_image(path) for path, _ in labeled_cigarettes(shared_dir)[:3]]
+    alone = [detector.detect(image) for image in images]
+    together = detector.detect_batch(images)
+    assert len({len(d) for d in alone}) > 1 or any(not np.allclose(alone[0].xyxy, d.xyxy) for d in alone[1:])
+    for one, batched in zip(alone, together, strict=True):
+        assert len(one) == len(batched)
+        assert np.abs(np.sort(one.xyxy, 0) - np.sort(batched.xyxy, 0)).max(initial=0) < 2.0
