@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from detector.backends import Backend, BackendName, Precision, open_backend
-from detector.detections import CIGARETTE, PERSON, Detections
+from detector.detections import CIGARETTE, PERSON, Detections, box_iou
 
 MODELS_DIR = Path(os.environ.get("SMOKEWATCH_MODELS_DIR", Path(__file__).resolve().parent.parent / "models"))
 SHIPPED_MODEL = "smokewatch-v7"
@@ -161,7 +161,7 @@ def fuse_views(boxes: list[np.ndarray], scores: list[np.ndarray], classes: list[
         centres = np.zeros((0, 4), np.float32)
         members: list[list[int]] = []
         for index in mine:
-            overlap = _iou_one(all_boxes[index], centres)
+            overlap = box_iou(all_boxes[index][None], centres)[0]
             best = int(overlap.argmax()) if len(overlap) else -1
             if best < 0 or overlap[best] < iou:
                 centres = np.vstack([centres, all_boxes[index]])
@@ -176,14 +176,6 @@ def fuse_views(boxes: list[np.ndarray], scores: list[np.ndarray], classes: list[
             fused_classes.append(class_id)
     return (np.array(fused_boxes, np.float32).reshape(-1, 4), np.array(fused_scores, np.float32),
             np.array(fused_classes, np.int64))
-
-
-def _iou_one(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    low = np.maximum(box[:2], others[:, :2])
-    high = np.minimum(box[2:], others[:, 2:])
-    inter = np.clip(high - low, 0, None).prod(axis=1)
-    union = (box[2:] - box[:2]).prod() + (others[:, 2:] - others[:, :2]).prod(axis=1) - inter
-    return inter / np.maximum(union, 1e-9)
 
 
 def crop_input_shape(width: int, height: int, imgsz: int) -> tuple[int, int]:

@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from detector import Detections, Detector, DetectorSettings
+from detector.detections import box_iou
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 SCORE_FLOOR = 0.001  # boxes down to this score make the precision-recall curve (as ultralytics and COCO do)
@@ -124,16 +125,6 @@ def _read_labels(image: Path, names: dict[int, str]) -> np.ndarray:
                              f"got {line!r}")
         rows.append(row)
     return np.array(rows, np.float64).reshape(-1, 5)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` (n, 4) with every box in ``b`` (m, 4), xyxy."""
-    low = np.maximum(a[:, None, :2], b[None, :, :2])
-    high = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(high - low, 0, None).prod(axis=2)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def match(detected: np.ndarray, scores: np.ndarray, labeled: np.ndarray,
