@@ -14,7 +14,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from detector.backends import Backend, BackendName, Precision, open_backend
 from detector.detections import CIGARETTE, PERSON, Detections, box_iou
@@ -23,6 +23,8 @@ MODELS_DIR = Path(os.environ.get("SMOKEWATCH_MODELS_DIR", Path(__file__).resolve
 SHIPPED_MODEL = "smokewatch-v7"
 SHIPPED_IMGSZ = 512  # the input size the shipped model scores best at on the held-out sets (model card)
 LETTERBOX_FILL = 114
+Fusion = Literal["max", "mean"]
+VIEW_FLOOR_SHARE = 0.25  # with mean fusion, each view reports boxes down to this share of the class threshold
 
 
 def shipped_model_path(backend: BackendName) -> Path:
@@ -64,11 +66,16 @@ class DetectorSettings(BaseModel):
                                                      "model learned on mosaics with grey margins and finds cigarettes "
                                                      "better with one (model card); 0 runs the frame alone, cheaper.")
     iou: float = Field(0.5, gt=0, lt=1, description="Non-maximum suppression IoU.")
-    mirror: bool = Field(False, description="Also run each frame mirrored left to right and fuse the two views: boxes "
-                                            "overlapping by the NMS IoU become one box, the views' score-weighted "
-                                            "mean with the higher score. Finds more smoking frames in the labeled "
-                                            "videos and more cigarettes on two of three held-out sets, fewer on the "
-                                            "third (model card), for about twice the first pass's time.")
+    mirror: bool = Field(False, description="Also run each frame mirrored left to right (at every input size) and "
+                                            "fuse the views (see fusion). Finds more smoking frames in the labeled "
+                                            "videos (model card), for about twice the first pass's time.")
+    extra_sizes: list[int] = Field([], description="Also run the first pass at these input sizes (longest side, "
+                                                   "pixels, each 64-1920) and fuse the views (see fusion); each "
+                                                   "adds its own inference time.")
+    fusion: Fusion = Field("max", description="How several views' overlapping boxes (by the NMS IoU) become one: the "
+                                              "views' score-weighted mean box, scored by the highest view ('max') "
+                                              "or the mean over the views, a view that missed it counting 0 "
+                                              "('mean'). Ignored with one view.")
     threads: int = Field(max(1, os.cpu_count() or 1), ge=1, description="CPU threads for inference.")
     max_batch: int = Field(4, ge=1, le=64, description="Most images (frames, or person crops) one inference call "
                                                        "takes in detect_batch; 1 runs them one by one. Each batch "
@@ -77,6 +84,19 @@ class DetectorSettings(BaseModel):
                                                                "the CPU has it, same AP in the model card) or 'f32'.")
     second_look: SecondLookSettings = Field(default_factory=SecondLookSettings,
                                             description="Second look at person crops.")
+
+    @field_validator("extra_sizes")
+    @classmethod
+    def _sizes_in_range(cls, sizes: list[int]) -> list[int]:
+        bad = [size for size in sizes if not 64 <= size <= 1920]
+        if bad:
+            raise ValueError(f"extra_sizes must each be 64-1920 pixels, got {bad}")
+        return sizes
+
+    def views(self) -> list[tuple[int, bool]]:
+        """The first pass's views as (input size, mirrored): ``imgsz`` straight first."""
+        sizes = [self.imgsz, *[size for size in self.extra_sizes if size != self.imgsz]]
+        return [(size, flipped) for size in sizes for flipped in ((False, True) if self.mirror else (False,))]
 
 
 def check_frame(frame: object) -> np.ndarray:
@@ -143,17 +163,19 @@ def decode(output: np.ndarray, min_conf: np.ndarray, iou: float) -> tuple[np.nda
 
 
 def fuse_views(boxes: list[np.ndarray], scores: list[np.ndarray], classes: list[np.ndarray],
-               iou: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One image's detections from several views (each already through NMS), fused box by box.
+               iou: float, fusion: Fusion = "max") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's detections from several views (list item = view, each already through NMS), fused box by box.
 
     In descending score, a box joins the first cluster of its class whose fused box it overlaps by
-    ``iou``, else starts one. A cluster's box is its members' score-weighted mean and its score the
-    highest member's. (Averaging the scores instead, with a view that missed the box counting as 0,
-    scored higher on the close-up photo sets but lower on the labeled videos: model card.)
+    ``iou``, else starts one. A cluster's box is its members' score-weighted mean. Its score is the
+    highest member's (``"max"``), or the mean over all views of each view's highest member, a view
+    without one counting 0 (``"mean"``, weighted box fusion's rule): boxes seen in one view only
+    fall, which suits close-up photos and several views; on video ``"max"`` keeps more (model card).
     """
     all_boxes = np.concatenate(boxes).astype(np.float32).reshape(-1, 4)
     all_scores = np.concatenate(scores).astype(np.float32)
     all_classes = np.concatenate(classes).astype(np.int64)
+    view_of = np.concatenate([np.full(len(view), index) for index, view in enumerate(scores)]).astype(np.int64)
     fused_boxes, fused_scores, fused_classes = [], [], []
     for class_id in np.unique(all_classes):
         mine = np.flatnonzero(all_classes == class_id)
@@ -172,7 +194,11 @@ def fuse_views(boxes: list[np.ndarray], scores: list[np.ndarray], classes: list[
             centres[best] = (all_boxes[members[best]] * weights[:, None]).sum(0) / weights.sum()
         for centre, group in zip(centres, members, strict=True):
             fused_boxes.append(centre)
-            fused_scores.append(all_scores[group[0]])  # members are taken in descending score
+            if fusion == "max":
+                fused_scores.append(all_scores[group[0]])  # members are taken in descending score
+            else:
+                best_per_view = {int(view_of[i]): all_scores[i] for i in reversed(group)}  # the first (highest) wins
+                fused_scores.append(sum(best_per_view.values()) / len(scores))
             fused_classes.append(class_id)
     return (np.array(fused_boxes, np.float32).reshape(-1, 4), np.array(fused_scores, np.float32),
             np.array(fused_classes, np.int64))
@@ -214,6 +240,10 @@ class Detector:
         self._min_conf[self.cigarette_id] = self.settings.cigarette_conf
         if score_floor is not None:
             self._min_conf[[self.person_id, self.cigarette_id]] = score_floor
+        # A mean over views is at most its best view, so each view must report weaker boxes too: a box
+        # the other views also see can still reach the threshold. The fused boxes are held to it again.
+        several = len(self.settings.views()) > 1 and self.settings.fusion == "mean"
+        self._view_min_conf = VIEW_FLOOR_SHARE * self._min_conf if several else self._min_conf
 
     @property
     def version(self) -> str:
@@ -239,7 +269,8 @@ class Detector:
             return first
         crops = [(index, crop) for index, frame in enumerate(frames) for crop in self._person_crops(frame, first[index])]
         look = self.settings.second_look
-        found = self._run_batched([(crop.image, look.imgsz, crop.shape, 0) for _, crop in crops])  # a border did not help crops
+        # a border did not help crops
+        found = self._run_batched([(crop.image, look.imgsz, crop.shape, 0) for _, crop in crops], self._min_conf)
         parts: list[list[Detections]] = [[detections] for detections in first]
         for (index, crop), detections in zip(crops, found, strict=True):
             cigarettes = detections.of_class(self.cigarette_id)
@@ -249,21 +280,31 @@ class Detector:
         return [self._merge(part) for part in parts]
 
     def _first_pass(self, frames: list[np.ndarray]) -> list[Detections]:
-        """The whole frames' detections; with ``mirror``, each frame's and its mirror image's boxes fused."""
-        views = frames + [cv2.flip(frame, 1) for frame in frames] if self.settings.mirror else frames
-        found = self._run_batched([(view, self.settings.imgsz, None, self.settings.border) for view in views])
-        if not self.settings.mirror:
+        """The whole frames' detections; with several views (``mirror``, ``extra_sizes``), each frame's views fused."""
+        views = self.settings.views()
+        inputs = [(cv2.flip(frame, 1) if flipped else frame, size, None, self.settings.border)
+                  for size, flipped in views for frame in frames]
+        found = self._run_batched(inputs, self._view_min_conf)  # view-major: found[v * len(frames) + f]
+        if len(views) == 1:
             return found
         fused = []
-        for frame, straight, flipped in zip(frames, found[: len(frames)], found[len(frames) :], strict=True):
-            unflipped = flipped.xyxy.copy()
-            unflipped[:, [0, 2]] = frame.shape[1] - flipped.xyxy[:, [2, 0]]
-            boxes, scores, classes = fuse_views([straight.xyxy, unflipped], [straight.confidence, flipped.confidence],
-                                                [straight.class_id, flipped.class_id], self.settings.iou)
-            fused.append(Detections(boxes, scores, classes, names=self.names))
+        for f, frame in enumerate(frames):
+            parts = [found[v * len(frames) + f] for v in range(len(views))]
+            boxes = []
+            for (_, flipped), part in zip(views, parts, strict=True):
+                xyxy = part.xyxy.copy()
+                if flipped:
+                    xyxy[:, [0, 2]] = frame.shape[1] - part.xyxy[:, [2, 0]]
+                boxes.append(xyxy)
+            fused_boxes, scores, classes = fuse_views(boxes, [part.confidence for part in parts],
+                                                      [part.class_id for part in parts], self.settings.iou,
+                                                      self.settings.fusion)
+            kept = scores >= self._min_conf[classes]
+            fused.append(Detections(fused_boxes[kept], scores[kept], classes[kept], names=self.names))
         return fused
 
-    def _run_batched(self, inputs: Sequence[tuple[np.ndarray, int, tuple[int, int] | None, int]]) -> list[Detections]:
+    def _run_batched(self, inputs: Sequence[tuple[np.ndarray, int, tuple[int, int] | None, int]],
+                     min_conf: np.ndarray) -> list[Detections]:
         """Detections in each (image, imgsz, fixed input shape, border) item, same-shaped inputs batched together."""
         letterboxes = [Letterbox(image.shape[:2], imgsz, self.backend.fixed_size or shape, border)
                        for image, imgsz, shape, border in inputs]
@@ -276,11 +317,11 @@ class Detector:
             for batch in _split(indices, largest):
                 outputs = self.backend.infer(np.stack([letterboxes[i].apply(inputs[i][0]) for i in batch]))
                 for i, output in zip(batch, outputs, strict=True):
-                    results[i] = self._decode(output, letterboxes[i], inputs[i][0].shape[:2])
+                    results[i] = self._decode(output, letterboxes[i], inputs[i][0].shape[:2], min_conf)
         return results
 
-    def _decode(self, output: np.ndarray, letterbox: Letterbox, size: tuple[int, ...]) -> Detections:
-        boxes, scores, classes = decode(output, self._min_conf, self.settings.iou)
+    def _decode(self, output: np.ndarray, letterbox: Letterbox, size: tuple[int, ...], min_conf: np.ndarray) -> Detections:
+        boxes, scores, classes = decode(output, min_conf, self.settings.iou)
         boxes = letterbox.to_source(boxes)
         h, w = size[:2]
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)

@@ -29,9 +29,9 @@ from detector.model import Letterbox
 @dataclass(frozen=True)
 class LatencyRow:
     backend: str
-    views: int  # 2 with the detector's mirror view, 1 without
+    views: int  # first-pass views per frame: input sizes times 2 with the mirror view
     pipeline_ms: float  # Detector.detect: letterbox, inference, decode, NMS, fusing the views
-    raw_ms: float  # the runtime's own inference call on the same prepared tensor (both views as one batch)
+    raw_ms: float  # the runtime's own inference calls on the same prepared tensors (one batch per input size)
     ratio: float
 
 
@@ -92,23 +92,30 @@ def _raw_inference(backend: BackendName, path: Path, tensor: np.ndarray, threads
     return run
 
 
-def detector_latency(frame: np.ndarray, imgsz: int, threads: int, mirror: bool = False,
-                     repeats: int = 100) -> list[LatencyRow]:
-    """Detector.detect against raw inference of the input it builds: the frame, and its mirror image when
-    ``mirror`` (as one batch of two, as the detector runs them)."""
+def _run_all(calls: list[Callable[[], object]]) -> None:
+    for call in calls:
+        call()
+
+
+def detector_latency(frame: np.ndarray, views: DetectorSettings, threads: int, repeats: int = 100) -> list[LatencyRow]:
+    """Detector.detect with the first-pass views of ``views`` (input size, extra sizes, mirror, fusion) against
+    raw inference of the inputs it builds: per input size, the frame (and its mirror image) as one batch."""
     rows = []
     for backend, precision in (("openvino", "f32"), ("openvino", "bf16"), ("onnx", "f32"), ("pytorch", "f32")):
         path = shipped_model_path(backend)  # type: ignore[arg-type]
-        settings = DetectorSettings(backend=backend, imgsz=imgsz, threads=threads, openvino_precision=precision,
-                                    mirror=mirror, second_look=SecondLookSettings(enabled=False))
+        settings = views.model_copy(update={"model": None, "backend": backend, "threads": threads,
+                                            "openvino_precision": precision,
+                                            "second_look": SecondLookSettings(enabled=False)})
         detector = Detector(settings)
-        letterbox = Letterbox(frame.shape[:2], imgsz, detector.backend.fixed_size, settings.border)
-        views = [frame, cv2.flip(frame, 1)] if mirror else [frame]
-        tensor = to_tensor(np.stack([letterbox.apply(view) for view in views]))
-        raw, full = _interleaved_median_ms(_raw_inference(backend, path, tensor, threads, precision),  # type: ignore[arg-type]
-                                           partial(detector.detect, frame), repeats)
+        batches = []
+        for size in dict.fromkeys(size for size, _ in settings.views()):
+            letterbox = Letterbox(frame.shape[:2], size, detector.backend.fixed_size, settings.border)
+            images = [cv2.flip(frame, 1) if flipped else frame for s, flipped in settings.views() if s == size]
+            batches.append(_raw_inference(backend, path, to_tensor(np.stack([letterbox.apply(image) for image in images])),  # type: ignore[arg-type]
+                                          threads, precision))  # type: ignore[arg-type]
+        raw, full = _interleaved_median_ms(partial(_run_all, batches), partial(detector.detect, frame), repeats)
         name = backend if backend != "openvino" else f"openvino-{precision}"
-        rows.append(LatencyRow(name, len(views), round(full, 2), round(raw, 2), round(full / raw, 3)))
+        rows.append(LatencyRow(name, len(settings.views()), round(full, 2), round(raw, 2), round(full / raw, 3)))
     return rows
 
 

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from detector import SHIPPED_IMGSZ, DetectorSettings
+from detector.model import Fusion
 from service.config import AppConfig, CameraConfig, ConfigError, load_config
 
 evaluate_app = typer.Typer(no_args_is_help=True, help="Accuracy on labeled videos and image sets.")
@@ -19,8 +20,12 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".ts", ".webm"}
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Cameras file whose detector and camera settings are used.")]
 CameraOption = Annotated[str | None, typer.Option(help="Camera in --config whose settings every video uses (default: the first).")]
 ModelOption = Annotated[Path | None, typer.Option(help="Model (.pt, .onnx, OpenVINO folder); default: the config's or the shipped one.")]
-MirrorOption = Annotated[bool, typer.Option(help="Also run each image mirrored and fuse the two views "
+MirrorOption = Annotated[bool, typer.Option(help="Also run each image mirrored and fuse the views "
                                                 "(the detector's mirror setting).")]
+ExtraSizeOption = Annotated[list[int] | None, typer.Option("--extra-size", help="Also run each image at this input size "
+                                                          "and fuse the views (repeatable; the detector's extra_sizes).")]
+FusionOption = Annotated[Fusion, typer.Option(help="How several views' boxes are scored: 'max' or 'mean' "
+                                                   "(the detector's fusion setting).")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -135,6 +140,8 @@ def evaluate_images_command(
     model: ModelOption = None,
     imgsz: Annotated[int, typer.Option(help="Input size (default: the shipped model's).")] = SHIPPED_IMGSZ,
     mirror: MirrorOption = False,
+    extra_size: ExtraSizeOption = None,
+    fusion: FusionOption = "max",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the rows as JSON here.")] = None,
 ) -> None:
     """AP50, AP50-95, precision and recall per class on an image set, and cigarette box size against the labels.
@@ -145,8 +152,8 @@ def evaluate_images_command(
     from detector import ModelLoadError
     from evaluation.images import as_dicts, evaluate_images
 
-    settings = DetectorSettings(model=model, imgsz=imgsz, mirror=mirror)
     try:
+        settings = DetectorSettings(model=model, imgsz=imgsz, mirror=mirror, extra_sizes=extra_size or [], fusion=fusion)
         result = evaluate_images(settings, data)
     except (FileNotFoundError, ValueError, ModelLoadError) as error:
         raise _fail(str(error)) from None
@@ -157,6 +164,7 @@ def evaluate_images_command(
     typer.echo(f"cigarette boxes vs labels: {result.box_scale.describe()}")
     if json_out:
         json_out.write_text(json.dumps({"model": str(model or "shipped"), "data": str(data), "imgsz": imgsz, "mirror": mirror,
+                                        "extra_sizes": settings.extra_sizes, "fusion": fusion,
                                         "classes": as_dicts(result.classes),
                                         "cigarette_box_scale": dataclasses.asdict(result.box_scale)}, indent=2))
 
@@ -233,8 +241,12 @@ def bench(
         frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
     figures: dict[str, object] = {"video": str(footage), "imgsz": imgsz, "threads": threads}
     typer.echo(f"detector on one {frame.shape[1]}x{frame.shape[0]} frame, imgsz {imgsz}, {threads} threads (median ms)")
-    # one view (the default) and with the mirror view (two images per frame), each against raw inference of its input
-    latency = detector_latency(frame, imgsz, threads, mirror=False) + detector_latency(frame, imgsz, threads, mirror=True)
+    # one view, and the default views (or, if the default is one view, the mirror view), each against raw inference
+    # of the inputs it builds
+    shipped = DetectorSettings(imgsz=imgsz)
+    several = shipped if len(shipped.views()) > 1 else shipped.model_copy(update={"mirror": True})
+    latency = (detector_latency(frame, shipped.model_copy(update={"mirror": False, "extra_sizes": []}), threads)
+               + detector_latency(frame, several, threads))
     typer.echo(f"{'backend':<15} {'views':>5} {'detect':>8} {'raw':>8} {'ratio':>6}")
     for row in latency:
         typer.echo(f"{row.backend:<15} {row.views:>5} {row.pipeline_ms:>8.2f} {row.raw_ms:>8.2f} {row.ratio:>6.3f}")
@@ -246,7 +258,7 @@ def bench(
     typer.echo(f"second look on {look['persons']} person(s): {look['without_ms']} ms -> {look['with_ms']} ms")
     figures["second_look"] = look
     if cameras > 0:
-        views = 2 if DetectorSettings().mirror else 1  # as the monitor below runs the detector
+        views = len(shipped.views())  # as the monitor below runs the detector
         raw_fps = 1000 / min(row.raw_ms for row in latency if row.views == views)
         runs = []
         with tempfile.TemporaryDirectory() as folder:

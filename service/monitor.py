@@ -416,7 +416,8 @@ class Monitor:
         detector = self.detector.settings
         return {"events": camera.events.model_dump(), "person_conf": detector.person_conf,
                 "cigarette_conf": detector.cigarette_conf, "iou": detector.iou, "imgsz": detector.imgsz,
-                "border": detector.border, "mirror": detector.mirror, "second_look": detector.second_look.model_dump()}
+                "border": detector.border, "mirror": detector.mirror, "extra_sizes": detector.extra_sizes,
+                "fusion": detector.fusion, "second_look": detector.second_look.model_dump()}
 
     def _manifest(self, event: Event, status: str, detail: str) -> dict[str, object]:
         camera = self.cameras.get(event.camera_id)

@@ -200,6 +200,65 @@ def test_fusing_views_averages_agreed_boxes_and_keeps_lone_ones():
     assert len(boxes) == 4
 
 
+def test_mean_fusion_averages_over_all_views_and_counts_each_view_once():
+    a = np.array([[10, 10, 30, 20], [11, 10, 31, 20]], np.float32)  # one view, two overlapping boxes (NMS kept both)
+    b = np.array([[10, 10, 30, 20]], np.float32)
+    empty = np.zeros((0, 4), np.float32)
+    boxes, scores, _ = fuse_views([a, b, empty, empty], [np.array([0.8, 0.6]), np.array([0.4]), np.zeros(0), np.zeros(0)],
+                                  [np.array([1, 1]), np.array([1]), np.zeros(0, int), np.zeros(0, int)], iou=0.5,
+                                  fusion="mean")
+    assert len(boxes) == 1
+    assert scores[0] == pytest.approx((0.8 + 0.4) / 4)  # the first view's weaker duplicate does not count twice
+    _, highest, _ = fuse_views([a, b], [np.array([0.8, 0.6]), np.array([0.4])], [np.array([1, 1]), np.array([1])], iou=0.5)
+    assert highest.tolist() == pytest.approx([0.8])
+
+
+def test_views_are_the_input_sizes_times_the_mirror():
+    assert DetectorSettings(imgsz=512).views() == [(512, False)]
+    assert DetectorSettings(imgsz=512, mirror=True, extra_sizes=[640, 512]).views() == [
+        (512, False), (512, True), (640, False), (640, True)]
+    with pytest.raises(ValueError, match="extra_sizes must each be 64-1920 pixels, got \\[4000\\]"):
+        DetectorSettings(extra_sizes=[640, 4000])
+
+
+def test_several_views_fuse_what_each_view_finds_alone(shared_dir):
+    """Two input sizes, each straight and mirrored, batched: the same boxes as fusing four one-view detectors
+    (each reporting down to a quarter of the floor, VIEW_FLOOR_SHARE, and the fused boxes held to the floor)."""
+    image = read_image(labeled_cigarettes(shared_dir)[1][0])
+    off = SecondLookSettings(enabled=False)
+    several = Detector(DetectorSettings(backend="pytorch", mirror=True, extra_sizes=[640], fusion="mean", second_look=off),
+                       score_floor=0.01).detect(image)
+    parts = []
+    for size, flipped in [(512, False), (512, True), (640, False), (640, True)]:
+        view = Detector(DetectorSettings(backend="pytorch", imgsz=size, second_look=off), score_floor=0.0025).detect(
+            cv2.flip(image, 1) if flipped else image)
+        xyxy = view.xyxy.copy()
+        if flipped:
+            xyxy[:, [0, 2]] = image.shape[1] - view.xyxy[:, [2, 0]]
+        parts.append((xyxy, view.confidence, view.class_id))
+    boxes, scores, _ = fuse_views(*[list(p) for p in zip(*parts, strict=True)], iou=0.5, fusion="mean")
+    boxes, scores = boxes[scores >= 0.01], scores[scores >= 0.01]
+    assert len(several) == len(boxes) > 0 and "cigarette" in several.names.values()
+    assert np.allclose(np.sort(several.confidence), np.sort(scores), atol=1e-3)
+    assert np.abs(np.sort(several.xyxy, 0) - np.sort(boxes, 0)).max() < 1.0
+
+
+def test_fused_boxes_meet_the_class_thresholds(shared_dir):
+    """Mean fusion lowers scores; views report weaker boxes so that agreement counts, but what comes out still meets
+    person_conf and cigarette_conf, and the cigarettes the views agree on are still found."""
+    settings = DetectorSettings(backend="pytorch", mirror=True, extra_sizes=[640], fusion="mean")
+    detector = Detector(settings)
+    samples = labeled_cigarettes(shared_dir)[:12]
+    hits = labels = 0
+    for path, labels_cxcywh in samples:
+        detections = detector.detect(read_image(path))
+        assert (detections.confidence >= np.where(detections.class_id == detector.person_id, settings.person_conf,
+                                                  settings.cigarette_conf)).all()
+        hits += found(detections.of_class("cigarette").xyxy, labels_cxcywh)
+        labels += len(labels_cxcywh)
+    assert hits / labels >= MIN_RECALL
+
+
 def test_the_mirrored_frame_gives_the_mirrored_boxes(shared_dir):
     """Each view is the other's mirror, so fusing them must be mirror-symmetric: a wrong flip back breaks it."""
     detector = Detector(DetectorSettings(backend="pytorch", mirror=True, second_look=SecondLookSettings(enabled=False)))

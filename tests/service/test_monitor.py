@@ -69,7 +69,8 @@ def assert_evidence_verifies(store: EvidenceStore, event: Event) -> None:
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["event_id"] == event.id and manifest["model_version"] == event.model_version
     # what the detector saw and kept, so a reviewer can reproduce the detection
-    assert {"person_conf", "cigarette_conf", "iou", "imgsz", "border", "mirror", "second_look"} <= set(manifest["thresholds"])
+    assert {"person_conf", "cigarette_conf", "iou", "imgsz", "border", "mirror", "extra_sizes", "fusion",
+            "second_look"} <= set(manifest["thresholds"])
     assert {f["kind"] for f in manifest["files"]} >= {"clip", "snapshot", "snapshot_annotated"}
     for entry in manifest["files"]:
         assert sha256_file(folder / entry["name"]) == entry["sha256"], entry["name"]
