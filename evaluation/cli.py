@@ -219,7 +219,10 @@ def bench(
     cameras: Annotated[int, typer.Option(help="Simulated cameras for the throughput test.")] = 8,
     analysis_fps: Annotated[float, typer.Option(help="Analysis rate per camera.")] = 5.0,
     seconds: Annotated[float, typer.Option(help="Length of the throughput test (long: single runs on a small shared CPU vary).")] = 60.0,
-    imgsz: Annotated[int, typer.Option(help="Detector input size (default: the shipped model's).")] = SHIPPED_IMGSZ,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Cameras file whose detector settings (views, "
+                                                "border, thresholds) the shipped model runs with.")] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Detector input size (default: the config's, or the shipped "
+                                                   "model's).")] = None,
     threads: Annotated[int, typer.Option(help="Inference threads (latency and AP; the throughput test shares the cores "
                                                "out among analysis threads as the service does).")] = 2,
     analysis_threads: Annotated[list[int] | None, typer.Option(
@@ -239,33 +242,37 @@ def bench(
         raise _fail(f"video not found: {footage}; pass --video")
     with av.open(str(footage)) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
-    figures: dict[str, object] = {"video": str(footage), "imgsz": imgsz, "threads": threads}
-    typer.echo(f"detector on one {frame.shape[1]}x{frame.shape[0]} frame, imgsz {imgsz}, {threads} threads (median ms)")
-    # one view, and the default views (or, if the default is one view, the mirror view), each against raw inference
+    configured = _settings(config, None, None)[0].detector if config else DetectorSettings()
+    # the shipped model with the configured settings; the monitor below shares the cores out as the service does
+    as_service = configured.model_copy(update={"model": None, "backend": "auto", "imgsz": imgsz or configured.imgsz})
+    settings = as_service.model_copy(update={"threads": threads})
+    figures: dict[str, object] = {"video": str(footage), "imgsz": settings.imgsz, "views": settings.views(),
+                                  "fusion": settings.fusion, "threads": threads}
+    typer.echo(f"detector on one {frame.shape[1]}x{frame.shape[0]} frame, imgsz {settings.imgsz}, views "
+               f"{settings.views()}, {threads} threads (median ms)")
+    # one view, and the configured views (or, if that is one view, the mirror view), each against raw inference
     # of the inputs it builds
-    shipped = DetectorSettings(imgsz=imgsz)
-    several = shipped if len(shipped.views()) > 1 else shipped.model_copy(update={"mirror": True})
-    latency = (detector_latency(frame, shipped.model_copy(update={"mirror": False, "extra_sizes": []}), threads)
+    several = settings if len(settings.views()) > 1 else settings.model_copy(update={"mirror": True})
+    latency = (detector_latency(frame, settings.model_copy(update={"mirror": False, "extra_sizes": []}), threads)
                + detector_latency(frame, several, threads))
     typer.echo(f"{'backend':<15} {'views':>5} {'detect':>8} {'raw':>8} {'ratio':>6}")
     for row in latency:
         typer.echo(f"{row.backend:<15} {row.views:>5} {row.pipeline_ms:>8.2f} {row.raw_ms:>8.2f} {row.ratio:>6.3f}")
     figures["latency"] = [dataclasses.asdict(row) for row in latency]
-    settings = DetectorSettings(imgsz=imgsz, threads=threads)
     if data:
         figures["accuracy"] = _accuracy_table(data, settings)
     look = second_look_cost(frame, settings)
     typer.echo(f"second look on {look['persons']} person(s): {look['without_ms']} ms -> {look['with_ms']} ms")
     figures["second_look"] = look
     if cameras > 0:
-        views = len(shipped.views())  # as the monitor below runs the detector
+        views = len(settings.views())  # as the monitor below runs the detector
         raw_fps = 1000 / min(row.raw_ms for row in latency if row.views == views)
         runs = []
         with tempfile.TemporaryDirectory() as folder:
             clip = make_camera_clip(footage, Path(folder) / "camera.mp4")
             choices: list[int | None] = list(analysis_threads) if analysis_threads else [None]
             for workers in choices:
-                result = monitor_throughput(clip, cameras, analysis_fps, seconds, DetectorSettings(imgsz=imgsz), workers)
+                result = monitor_throughput(clip, cameras, analysis_fps, seconds, as_service, workers)
                 typer.echo(f"{cameras} cameras of 1280x720 25 fps at {analysis_fps} fps each for {result.seconds} s, "
                            f"{result.analysis_threads} analysis thread(s) x {result.inference_threads} inference thread(s):")
                 typer.echo(f"  analyzed {result.analyzed_fps_per_camera} fps per camera ({result.analyzed_fps_total} total), "
