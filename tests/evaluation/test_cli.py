@@ -96,3 +96,8 @@ def test_compare_two_configs_side_by_side(shared_videos, tmp_path):
     recall = next(m for m in comparison["metrics"] if m["name"].endswith("recall"))
     assert recall["b"] >= recall["a"]
     assert (tmp_path / "cmp" / "comparison.html").read_text().count("<tr") > 3
+
+
+def test_images_with_an_impossible_view_size_fail_clearly(tmp_path):
+    result = runner.invoke(app, ["evaluate", "images", "--data", str(tmp_path / "set.yaml"), "--extra-size", "5000"])
+    assert result.exit_code == 2 and "extra_sizes must each be 64-1920 pixels, got [5000]" in result.output
