@@ -236,7 +236,8 @@ def test_several_views_fuse_what_each_view_finds_alone(shared_dir):
         if flipped:
             xyxy[:, [0, 2]] = image.shape[1] - view.xyxy[:, [2, 0]]
         parts.append((xyxy, view.confidence, view.class_id))
-    boxes, scores, _ = fuse_views(*[list(p) for p in zip(*parts, strict=True)], iou=0.5, fusion="mean")
+    boxes, scores, _ = fuse_views([p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts], iou=0.5,
+                                  fusion="mean")
     boxes, scores = boxes[scores >= 0.01], scores[scores >= 0.01]
     assert len(several) == len(boxes) > 0 and "cigarette" in several.names.values()
     assert np.allclose(np.sort(several.confidence), np.sort(scores), atol=1e-3)
