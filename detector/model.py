@@ -95,7 +95,7 @@ class DetectorSettings(BaseModel):
 
     def views(self) -> list[tuple[int, bool]]:
         """The first pass's views as (input size, mirrored): ``imgsz`` straight first."""
-        sizes = [self.imgsz, *[size for size in self.extra_sizes if size != self.imgsz]]
+        sizes = dict.fromkeys([self.imgsz, *self.extra_sizes])  # each size once, in order
         return [(size, flipped) for size in sizes for flipped in ((False, True) if self.mirror else (False,))]
 
 
@@ -197,7 +197,9 @@ def fuse_views(boxes: list[np.ndarray], scores: list[np.ndarray], classes: list[
             if fusion == "max":
                 fused_scores.append(all_scores[group[0]])  # members are taken in descending score
             else:
-                best_per_view = {int(view_of[i]): all_scores[i] for i in reversed(group)}  # the first (highest) wins
+                best_per_view: dict[int, float] = {}
+                for member in group:  # in descending score, so each view's first member is its best
+                    best_per_view.setdefault(int(view_of[member]), float(all_scores[member]))
                 fused_scores.append(sum(best_per_view.values()) / len(scores))
             fused_classes.append(class_id)
     return (np.array(fused_boxes, np.float32).reshape(-1, 4), np.array(fused_scores, np.float32),
