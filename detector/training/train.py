@@ -13,10 +13,11 @@ import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 from ultralytics import YOLO
-from ultralytics.nn.tasks import DetectionModel
+from ultralytics.nn.tasks import DetectionModel, load_checkpoint
 
 from detector.training.coco_yolov5 import load_yolov5_state_dict, transfer_backbone
 from detector.training.dataset import CLASS_NAMES, default_sources, prepare
+from detector.training.widen import widen
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,11 @@ class TrainingConfig(BaseModel):
     name: str = Field("smokewatch", description="Run name; weights land in run_dir/name/weights/.")
     init: str = Field("coco-yolov5n", description="'coco-yolov5n' transfers the shared COCO backbone; else a .pt to continue from.")
     architecture: str = Field("yolov5n.yaml", description="ultralytics model yaml used with init 'coco-yolov5n'.")
+    widen_into: str | None = Field(
+        None, description="An ultralytics model yaml with twice the start's channels (yolov5s.yaml for yolov5n): "
+                          "the start's weights (init, or the COCO transfer) are spread over it so that it begins "
+                          "by computing the same function (detector/training/widen.py), and training goes on in "
+                          "the wider network.")
     imgsz: int = Field(512, ge=160, le=1280, description="Training image size in pixels (multiple of 32).")
     epochs: int = Field(6, ge=1, description="Epochs; with hours set, ultralytics re-plans this after the first epoch.")
     hours: float | None = Field(None, gt=0, description="Wall-clock budget; overrides epochs when set.")
@@ -68,16 +74,23 @@ class TrainingConfig(BaseModel):
 
 
 def initial_checkpoint(config: TrainingConfig) -> Path:
-    """An ultralytics checkpoint to fine-tune from (COCO backbone transferred, or a given .pt)."""
-    if config.init != "coco-yolov5n":
-        path = Path(config.init)
-        if not path.is_file():
-            raise FileNotFoundError(f"init checkpoint not found: {path}")
-        return path
-    model = DetectionModel(config.architecture, nc=len(CLASS_NAMES), verbose=False)
-    copied = transfer_backbone(model, load_yolov5_state_dict(config.shared_dir / "weights" / "coco-yolov5n-v6.1.pt"))
-    log.info("transferred %d COCO YOLOv5n tensors into %s", copied, config.architecture)
-    model.names = CLASS_NAMES
+    """An ultralytics checkpoint to fine-tune from: the COCO backbone transferred or a given .pt, widened
+    into ``widen_into`` when that is set."""
+    if config.init == "coco-yolov5n":
+        model = DetectionModel(config.architecture, nc=len(CLASS_NAMES), verbose=False)
+        copied = transfer_backbone(model, load_yolov5_state_dict(config.shared_dir / "weights" / "coco-yolov5n-v6.1.pt"))
+        log.info("transferred %d COCO YOLOv5n tensors into %s", copied, config.architecture)
+        model.names = CLASS_NAMES
+    else:
+        given = Path(config.init)
+        if not given.is_file():
+            raise FileNotFoundError(f"init checkpoint not found: {given}")
+        if config.widen_into is None:
+            return given
+        model, _ = load_checkpoint(given)
+    if config.widen_into is not None:
+        model = widen(model, config.widen_into)
+        log.info("widened %s into %s", config.init, config.widen_into)
     path = config.run_dir / f"{config.name}-init.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model, "train_args": {}, "epoch": -1, "date": time.strftime("%Y-%m-%d")}, path)
