@@ -27,13 +27,18 @@ Fusion = Literal["max", "mean"]
 VIEW_FLOOR_SHARE = 0.25  # with mean fusion, each view reports boxes down to this share of the class threshold
 
 
+def exported_model_path(weights: Path, backend: BackendName) -> Path:
+    """Where ``weights`` (a .pt) has its export for ``backend``, as ``detector.training.export`` names it."""
+    return {
+        "pytorch": weights,
+        "onnx": weights.with_suffix(".onnx"),
+        "openvino": weights.with_name(f"{weights.stem}_openvino_model"),
+    }[backend]
+
+
 def shipped_model_path(backend: BackendName) -> Path:
     """Where the shipped model lives for ``backend`` (``models/`` in the repository)."""
-    return {
-        "pytorch": MODELS_DIR / f"{SHIPPED_MODEL}.pt",
-        "onnx": MODELS_DIR / f"{SHIPPED_MODEL}.onnx",
-        "openvino": MODELS_DIR / f"{SHIPPED_MODEL}_openvino_model",
-    }[backend]
+    return exported_model_path(MODELS_DIR / f"{SHIPPED_MODEL}.pt", backend)
 
 
 class SecondLookSettings(BaseModel):

@@ -21,14 +21,17 @@ import cv2
 import numpy as np
 import psutil
 
-from detector import Detector, DetectorSettings, SecondLookSettings, shipped_model_path
+from detector import Detector, DetectorSettings, SecondLookSettings, exported_model_path, shipped_model_path
 from detector.backends import BackendName, Precision, to_tensor
 from detector.model import Letterbox
+
+BACKENDS: tuple[BackendName, ...] = ("openvino", "onnx", "pytorch")
 
 
 @dataclass(frozen=True)
 class LatencyRow:
     backend: str
+    model: str  # the file timed
     views: int  # first-pass views per frame: input sizes times 2 with the mirror view
     pipeline_ms: float  # Detector.detect: letterbox, inference, decode, NMS, fusing the views
     raw_ms: float  # the runtime's own inference calls on the same prepared tensors (one batch per input size)
@@ -97,13 +100,26 @@ def _run_all(calls: list[Callable[[], object]]) -> None:
         call()
 
 
-def detector_latency(frame: np.ndarray, views: DetectorSettings, threads: int, repeats: int = 100) -> list[LatencyRow]:
+def check_exports(weights: Path) -> None:
+    """Fails, naming what to run, unless ``weights`` (a .pt) has its ONNX and OpenVINO exports beside it."""
+    missing = [path for path in (exported_model_path(weights, backend) for backend in BACKENDS) if not path.exists()]
+    if missing:
+        raise FileNotFoundError(f"{weights}: no export at {', '.join(map(str, missing))}; write them with python -m "
+                                f"detector.training.export --weights {weights} --name {weights.stem} --out-dir {weights.parent}")
+
+
+def detector_latency(frame: np.ndarray, views: DetectorSettings, threads: int, repeats: int = 100,
+                     weights: Path | None = None) -> list[LatencyRow]:
     """Detector.detect with the first-pass views of ``views`` (input size, extra sizes, mirror, fusion) against
-    raw inference of the inputs it builds: per input size, the frame (and its mirror image) as one batch."""
+    raw inference of the inputs it builds: per input size, the frame (and its mirror image) as one batch.
+
+    ``weights`` (a .pt with its ONNX and OpenVINO exports beside it) times a candidate instead of the shipped model."""
+    if weights is not None:
+        check_exports(weights)
     rows = []
     for backend, precision in (("openvino", "f32"), ("openvino", "bf16"), ("onnx", "f32"), ("pytorch", "f32")):
-        path = shipped_model_path(backend)  # type: ignore[arg-type]
-        settings = views.model_copy(update={"model": None, "backend": backend, "threads": threads,
+        path = exported_model_path(weights, backend) if weights else shipped_model_path(backend)  # type: ignore[arg-type]
+        settings = views.model_copy(update={"model": path, "backend": backend, "threads": threads,
                                             "openvino_precision": precision,
                                             "second_look": SecondLookSettings(enabled=False)})
         detector = Detector(settings)
@@ -115,7 +131,7 @@ def detector_latency(frame: np.ndarray, views: DetectorSettings, threads: int, r
                                           threads, precision))  # type: ignore[arg-type]
         raw, full = _interleaved_median_ms(partial(_run_all, batches), partial(detector.detect, frame), repeats)
         name = backend if backend != "openvino" else f"openvino-{precision}"
-        rows.append(LatencyRow(name, len(settings.views()), round(full, 2), round(raw, 2), round(full / raw, 3)))
+        rows.append(LatencyRow(name, path.name, len(settings.views()), round(full, 2), round(raw, 2), round(full / raw, 3)))
     return rows
 
 

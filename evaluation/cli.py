@@ -193,9 +193,10 @@ def compare(
     typer.echo(f"comparison: {out / 'comparison.html'}")
 
 
-def _accuracy_table(data: list[Path], settings: DetectorSettings) -> list[dict[str, object]]:
+def _accuracy_table(data: list[Path], settings: DetectorSettings, weights: Path | None) -> list[dict[str, object]]:
     """AP per held-out set through the detector on PyTorch (f32) and on OpenVINO at the settings' precision,
     so the fast backend's accuracy is checked against the original weights."""
+    from detector import exported_model_path
     from evaluation.images import as_dicts, evaluate_images
 
     rows: list[dict[str, object]] = []
@@ -203,7 +204,8 @@ def _accuracy_table(data: list[Path], settings: DetectorSettings) -> list[dict[s
     for yaml_path in data:
         name = yaml_path.stem.removeprefix("heldout-")
         for backend in ("pytorch", "openvino"):
-            result = evaluate_images(settings.model_copy(update={"backend": backend}), yaml_path)
+            model = exported_model_path(weights, backend) if weights else None
+            result = evaluate_images(settings.model_copy(update={"backend": backend, "model": model}), yaml_path)
             for row in as_dicts(result.classes):
                 rows.append({"set": name, "backend": backend, **row})
                 typer.echo(f"{name:<28} {backend:<10} {row['name']!s:<10} {row['ap50']:>6.3f} {row['ap50_95']:>8.3f} "
@@ -223,6 +225,9 @@ def bench(
                                                 "border, thresholds) the shipped model runs with.")] = None,
     imgsz: Annotated[int | None, typer.Option(help="Detector input size (default: the config's, or the shipped "
                                                    "model's).")] = None,
+    model: Annotated[Path | None, typer.Option(help="A candidate's .pt with its ONNX and OpenVINO exports beside it (as "
+                                                    "python -m detector.training.export writes them) instead of the "
+                                                    "shipped model.")] = None,
     threads: Annotated[int, typer.Option(help="Inference threads (latency and AP; the throughput test shares the cores "
                                                "out among analysis threads as the service does).")] = 2,
     analysis_threads: Annotated[list[int] | None, typer.Option(
@@ -235,32 +240,40 @@ def bench(
 
     import av
 
-    from evaluation.bench import detector_latency, make_camera_clip, monitor_throughput, second_look_cost
+    from detector import exported_model_path
+    from evaluation.bench import check_exports, detector_latency, make_camera_clip, monitor_throughput, second_look_cost
 
     footage = video or Path(__file__).resolve().parents[2] / "shared" / "videos" / "neg08_corridor_surv-corridorB_8clips.mp4"
     if not footage.is_file():
         raise _fail(f"video not found: {footage}; pass --video")
     with av.open(str(footage)) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    if model is not None:
+        try:
+            check_exports(model)
+        except FileNotFoundError as error:
+            raise _fail(f"--model {error}") from None
     configured = _settings(config, None, None)[0].detector if config else DetectorSettings()
-    # the shipped model with the configured settings; the monitor below shares the cores out as the service does
-    as_service = configured.model_copy(update={"model": None, "backend": "auto", "imgsz": imgsz or configured.imgsz})
+    # the model on the fastest backend with the configured settings; the monitor below shares the cores out as the
+    # service does
+    fastest = {"model": exported_model_path(model, "openvino"), "backend": "openvino"} if model else {"model": None, "backend": "auto"}
+    as_service = configured.model_copy(update={**fastest, "imgsz": imgsz or configured.imgsz})
     settings = as_service.model_copy(update={"threads": threads})
-    figures: dict[str, object] = {"video": str(footage), "imgsz": settings.imgsz, "views": settings.views(),
-                                  "fusion": settings.fusion, "threads": threads}
-    typer.echo(f"detector on one {frame.shape[1]}x{frame.shape[0]} frame, imgsz {settings.imgsz}, views "
+    figures: dict[str, object] = {"video": str(footage), "model": str(model or "shipped"), "imgsz": settings.imgsz,
+                                  "views": settings.views(), "fusion": settings.fusion, "threads": threads}
+    typer.echo(f"{model or 'the shipped model'} on one {frame.shape[1]}x{frame.shape[0]} frame, imgsz {settings.imgsz}, views "
                f"{settings.views()}, {threads} threads (median ms)")
     # one view, and the configured views (or, if that is one view, the mirror view), each against raw inference
     # of the inputs it builds
     several = settings if len(settings.views()) > 1 else settings.model_copy(update={"mirror": True})
-    latency = (detector_latency(frame, settings.model_copy(update={"mirror": False, "extra_sizes": []}), threads)
-               + detector_latency(frame, several, threads))
+    latency = (detector_latency(frame, settings.model_copy(update={"mirror": False, "extra_sizes": []}), threads, weights=model)
+               + detector_latency(frame, several, threads, weights=model))
     typer.echo(f"{'backend':<15} {'views':>5} {'detect':>8} {'raw':>8} {'ratio':>6}")
     for row in latency:
         typer.echo(f"{row.backend:<15} {row.views:>5} {row.pipeline_ms:>8.2f} {row.raw_ms:>8.2f} {row.ratio:>6.3f}")
     figures["latency"] = [dataclasses.asdict(row) for row in latency]
     if data:
-        figures["accuracy"] = _accuracy_table(data, settings)
+        figures["accuracy"] = _accuracy_table(data, settings, model)
     look = second_look_cost(frame, settings)
     typer.echo(f"second look on {look['persons']} person(s): {look['without_ms']} ms -> {look['with_ms']} ms")
     figures["second_look"] = look

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from detector import shipped_model_path
 from detector.model import SHIPPED_MODEL
 from service.cli import app
 
@@ -101,3 +102,12 @@ def test_compare_two_configs_side_by_side(shared_videos, tmp_path):
 def test_images_with_an_impossible_view_size_fail_clearly(tmp_path):
     result = runner.invoke(app, ["evaluate", "images", "--data", str(tmp_path / "set.yaml"), "--extra-size", "5000"])
     assert result.exit_code == 2 and "extra_sizes must each be 64-1920 pixels, got [5000]" in result.output
+
+
+def test_bench_of_a_candidate_without_its_exports_names_what_to_run(tmp_path):
+    weights = tmp_path / "candidate.pt"
+    shutil.copyfile(shipped_model_path("pytorch"), weights)
+    result = runner.invoke(app, ["bench", "--model", str(weights), "--cameras", "0"])
+    assert result.exit_code == 2
+    assert "candidate.onnx" in result.output and "candidate_openvino_model" in result.output
+    assert f"detector.training.export --weights {weights} --name candidate" in result.output
