@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
+from typing import get_args
 
 import av
 import cv2
@@ -24,8 +25,6 @@ import psutil
 from detector import Detector, DetectorSettings, SecondLookSettings, exported_model_path, shipped_model_path
 from detector.backends import BackendName, Precision, to_tensor
 from detector.model import Letterbox
-
-BACKENDS: tuple[BackendName, ...] = ("openvino", "onnx", "pytorch")
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def _run_all(calls: list[Callable[[], object]]) -> None:
 
 def check_exports(weights: Path) -> None:
     """Fails, naming what to run, unless ``weights`` (a .pt) has its ONNX and OpenVINO exports beside it."""
-    missing = [path for path in (exported_model_path(weights, backend) for backend in BACKENDS) if not path.exists()]
+    missing = [path for path in (exported_model_path(weights, backend) for backend in get_args(BackendName)) if not path.exists()]
     if missing:
         raise FileNotFoundError(f"{weights}: no export at {', '.join(map(str, missing))}; write them with python -m "
                                 f"detector.training.export --weights {weights} --name {weights.stem} --out-dir {weights.parent}")
@@ -113,12 +112,12 @@ def detector_latency(frame: np.ndarray, views: DetectorSettings, threads: int, r
     """Detector.detect with the first-pass views of ``views`` (input size, extra sizes, mirror, fusion) against
     raw inference of the inputs it builds: per input size, the frame (and its mirror image) as one batch.
 
-    ``weights`` (a .pt with its ONNX and OpenVINO exports beside it) times a candidate instead of the shipped model."""
-    if weights is not None:
-        check_exports(weights)
+    ``weights`` (a .pt with its ONNX and OpenVINO exports beside it, see ``check_exports``) times a candidate
+    instead of the shipped model."""
+    weights = weights or shipped_model_path("pytorch")
     rows = []
     for backend, precision in (("openvino", "f32"), ("openvino", "bf16"), ("onnx", "f32"), ("pytorch", "f32")):
-        path = exported_model_path(weights, backend) if weights else shipped_model_path(backend)  # type: ignore[arg-type]
+        path = exported_model_path(weights, backend)  # type: ignore[arg-type]
         settings = views.model_copy(update={"model": path, "backend": backend, "threads": threads,
                                             "openvino_precision": precision,
                                             "second_look": SecondLookSettings(enabled=False)})

@@ -193,9 +193,9 @@ def compare(
     typer.echo(f"comparison: {out / 'comparison.html'}")
 
 
-def _accuracy_table(data: list[Path], settings: DetectorSettings, weights: Path | None) -> list[dict[str, object]]:
+def _accuracy_table(data: list[Path], settings: DetectorSettings, weights: Path) -> list[dict[str, object]]:
     """AP per held-out set through the detector on PyTorch (f32) and on OpenVINO at the settings' precision,
-    so the fast backend's accuracy is checked against the original weights."""
+    so the fast backend's accuracy is checked against the original weights (a .pt with its exports beside it)."""
     from detector import exported_model_path
     from evaluation.images import as_dicts, evaluate_images
 
@@ -204,7 +204,7 @@ def _accuracy_table(data: list[Path], settings: DetectorSettings, weights: Path 
     for yaml_path in data:
         name = yaml_path.stem.removeprefix("heldout-")
         for backend in ("pytorch", "openvino"):
-            model = exported_model_path(weights, backend) if weights else None
+            model = exported_model_path(weights, backend)
             result = evaluate_images(settings.model_copy(update={"backend": backend, "model": model}), yaml_path)
             for row in as_dicts(result.classes):
                 rows.append({"set": name, "backend": backend, **row})
@@ -240,7 +240,7 @@ def bench(
 
     import av
 
-    from detector import exported_model_path
+    from detector import exported_model_path, shipped_model_path
     from evaluation.bench import check_exports, detector_latency, make_camera_clip, monitor_throughput, second_look_cost
 
     footage = video or Path(__file__).resolve().parents[2] / "shared" / "videos" / "neg08_corridor_surv-corridorB_8clips.mp4"
@@ -253,11 +253,12 @@ def bench(
             check_exports(model)
         except FileNotFoundError as error:
             raise _fail(f"--model {error}") from None
+    weights = model or shipped_model_path("pytorch")
     configured = _settings(config, None, None)[0].detector if config else DetectorSettings()
     # the model on the fastest backend with the configured settings; the monitor below shares the cores out as the
     # service does
-    fastest = {"model": exported_model_path(model, "openvino"), "backend": "openvino"} if model else {"model": None, "backend": "auto"}
-    as_service = configured.model_copy(update={**fastest, "imgsz": imgsz or configured.imgsz})
+    as_service = configured.model_copy(update={"model": exported_model_path(weights, "openvino"), "backend": "openvino",
+                                               "imgsz": imgsz or configured.imgsz})
     settings = as_service.model_copy(update={"threads": threads})
     figures: dict[str, object] = {"video": str(footage), "model": str(model or "shipped"), "imgsz": settings.imgsz,
                                   "views": settings.views(), "fusion": settings.fusion, "threads": threads}
@@ -266,14 +267,14 @@ def bench(
     # one view, and the configured views (or, if that is one view, the mirror view), each against raw inference
     # of the inputs it builds
     several = settings if len(settings.views()) > 1 else settings.model_copy(update={"mirror": True})
-    latency = (detector_latency(frame, settings.model_copy(update={"mirror": False, "extra_sizes": []}), threads, weights=model)
-               + detector_latency(frame, several, threads, weights=model))
+    latency = (detector_latency(frame, settings.model_copy(update={"mirror": False, "extra_sizes": []}), threads, weights=weights)
+               + detector_latency(frame, several, threads, weights=weights))
     typer.echo(f"{'backend':<15} {'views':>5} {'detect':>8} {'raw':>8} {'ratio':>6}")
     for row in latency:
         typer.echo(f"{row.backend:<15} {row.views:>5} {row.pipeline_ms:>8.2f} {row.raw_ms:>8.2f} {row.ratio:>6.3f}")
     figures["latency"] = [dataclasses.asdict(row) for row in latency]
     if data:
-        figures["accuracy"] = _accuracy_table(data, settings, model)
+        figures["accuracy"] = _accuracy_table(data, settings, weights)
     look = second_look_cost(frame, settings)
     typer.echo(f"second look on {look['persons']} person(s): {look['without_ms']} ms -> {look['with_ms']} ms")
     figures["second_look"] = look
