@@ -217,13 +217,22 @@ def audit_verify(config: ConfigOption = None, database_url: DatabaseOption = Non
 
 @app.command()
 def train(config: Annotated[Path, typer.Option(help="Training YAML, e.g. detector/training/cpu.yaml.")],
-          resume: Annotated[bool, typer.Option(help="Continue the run from its last.pt.")] = False) -> None:
+          resume: Annotated[bool, typer.Option(help="Continue the run from its last.pt.")] = False,
+          pack: Annotated[bool, typer.Option(help="Prepare the data and write the config's pack for a GPU machine "
+                                                  "instead of training (detector/training/GPU.md).")] = False) -> None:
     """Prepare the datasets and train the person + cigarette detector."""
     _setup_logging(False)
-    from detector.training.train import TrainingConfig
+    from detector.training.train import TrainingConfig, write_pack
     from detector.training.train import train as run_training
 
-    typer.echo(f"run folder: {run_training(TrainingConfig.from_yaml(config), resume=resume)}")
+    if resume and pack:
+        raise typer.BadParameter("--resume continues a training run and --pack writes data: give one")
+    settings = TrainingConfig.from_yaml(config)
+    if pack:
+        for part in write_pack(settings):
+            typer.echo(f"{part}: {part.stat().st_size / 2**20:.1f} MiB")
+        return
+    typer.echo(f"run folder: {run_training(settings, resume=resume)}")
 
 
 # The CLI is the composition root: the only place where service meets evaluation.

@@ -13,10 +13,12 @@ import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 from ultralytics import YOLO
+from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn.tasks import DetectionModel, load_checkpoint
 
 from detector.training.coco_yolov5 import load_yolov5_state_dict, transfer_backbone
 from detector.training.dataset import CLASS_NAMES, default_sources, prepare
+from detector.training.pack import PackSettings, lists_from_pack, pack
 from detector.training.widen import widen
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,12 @@ class TrainingConfig(BaseModel):
     shared_dir: Path = Field(Path("../shared"), description="Folder with datasets/ and weights/ (the team's shared data).")
     extra_dataset_dir: Path | None = Field(
         None, description="The extracted datasetrokok15/ folder (train/valid/test); None trains on the shared sets only.")
-    data_dir: Path = Field(Path("runs/data"), description="Where the merged dataset (links, labels, lists) is written.")
+    data_dir: Path = Field(Path("runs/data"), description="Where the merged dataset (links, labels, lists) is written; "
+                                                          "with pack set, only the lists of the pack's images.")
+    pack: PackSettings | None = Field(
+        None, description="Train from a pack of the prepared images (detector/training/pack.py) instead of preparing "
+                          "them from shared_dir: for a borrowed GPU machine, which sees the repository alone. "
+                          "--pack writes it here; detector/training/GPU.md carries it there.")
     run_dir: Path = Field(Path("runs/train"), description="Parent folder of training runs.")
     name: str = Field("smokewatch", description="Run name; weights land in run_dir/name/weights/.")
     init: str = Field("coco-yolov5n", description="'coco-yolov5n' transfers the shared COCO backbone; else a .pt to continue from.")
@@ -45,6 +52,8 @@ class TrainingConfig(BaseModel):
     hours: float | None = Field(None, gt=0, description="Wall-clock budget; overrides epochs when set.")
     batch: int = Field(16, ge=1, description="Images per batch.")
     workers: int = Field(2, ge=0, description="Data loader processes.")
+    cache: bool = Field(False, description="Hold the decoded training images in memory: on a GPU the loader, not the "
+                                           "GPU, sets the pace; on 2 CPU cores the network does.")
     device: str = Field("cpu", description="'cpu' or a CUDA index such as '0'.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; None: every core (ultralytics would "
                                                         "leave one idle, which halves CPU training on 2 cores).")
@@ -97,29 +106,61 @@ def initial_checkpoint(config: TrainingConfig) -> Path:
     return path
 
 
+def prepare_data(config: TrainingConfig) -> dict[str, object]:
+    """Write the lists and data.yaml ultralytics trains from into data_dir; return the data summary."""
+    if config.pack is not None:
+        return lists_from_pack(config.pack.folder, config.data_dir, config.source_repeats)
+    return prepare(default_sources(config.shared_dir, config.extra_dataset_dir), config.data_dir,
+                   config.shared_dir / "weights" / "coco-yolov5n-v6.1.pt",
+                   dedup_distance=config.dedup_distance, person_conf=config.person_conf,
+                   repeats=config.source_repeats)
+
+
+def write_pack(config: TrainingConfig) -> list[Path]:
+    """Prepare the data here (into the pack's prepared_dir) and pack it for the GPU machine; return the parts."""
+    if config.pack is None:
+        raise ValueError("this config has no pack: section to write (see detector/training/gpu.yaml)")
+    prepare_data(config.model_copy(update={"pack": None, "data_dir": config.pack.prepared_dir}))
+    return pack(config.pack.prepared_dir, config.pack)
+
+
 def train(config: TrainingConfig, resume: bool = False) -> Path:
     """Run (or resume) training; return the run folder, which holds weights/ and summary.json."""
     run = config.run_dir / config.name
     last = run / "weights" / "last.pt"
-    data_summary = prepare(default_sources(config.shared_dir, config.extra_dataset_dir), config.data_dir,
-                           config.shared_dir / "weights" / "coco-yolov5n-v6.1.pt",
-                           dedup_distance=config.dedup_distance, person_conf=config.person_conf,
-                           repeats=config.source_repeats)
+    data_summary = prepare_data(config)
     started = time.time()
     if resume:
         if not last.is_file():
             raise FileNotFoundError(f"nothing to resume: {last} does not exist")
-        _use_all_cores(YOLO(str(last)), config).train(resume=True)
+        _use_all_cores(YOLO(str(last)), config).train(resume=True, trainer=Trainer)
     else:
         model = _use_all_cores(YOLO(str(initial_checkpoint(config))), config)
         model.train(
             data=str((config.data_dir / "data.yaml").resolve()), imgsz=config.imgsz, epochs=config.epochs,
             time=config.hours, batch=config.batch, workers=config.workers, device=config.device,
+            cache="ram" if config.cache else False,
             project=str(config.run_dir.resolve()), name=config.name, exist_ok=True, seed=config.seed,
             optimizer=config.optimizer, lr0=config.lr0, warmup_epochs=config.warmup_epochs, close_mosaic=config.close_mosaic, plots=False,
+            trainer=Trainer,
         )
     write_summary(run, config, data_summary, time.time() - started)
     return run
+
+
+class Trainer(DetectionTrainer):
+    """ultralytics' detection trainer, reading its results.csv with the standard library.
+
+    ultralytics imports polars only for that (into every checkpoint it saves), and polars is a 54 MB
+    wheel: more than one call to the borrowed GPU machine can carry beside the repository.
+    """
+
+    def read_results_csv(self) -> dict[str, list[float]]:
+        if not self.csv.is_file():
+            return {}
+        with self.csv.open(newline="") as file:
+            rows = [{k.strip(): float(v) for k, v in row.items()} for row in csv.DictReader(file)]
+        return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
 
 def _use_all_cores(model: YOLO, config: TrainingConfig) -> YOLO:
