@@ -140,6 +140,13 @@ def _batched(items: list[ImageRecord], size: int) -> Iterator[list[ImageRecord]]
         yield items[start : start + size]
 
 
+def check_repeats(repeats: Mapping[str, int], train_sources: set[str]) -> None:
+    """Refuse source_repeats that name no training source (a typo would silently weigh nothing)."""
+    if unknown := sorted(set(repeats) - train_sources):
+        raise ValueError(f"source_repeats names {', '.join(unknown)}, which is not a training source; "
+                         f"training sources: {', '.join(sorted(train_sources))}")
+
+
 def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
             dedup_distance: int = 4, person_conf: float = 0.35, repeats: Mapping[str, int] | None = None) -> dict[str, Any]:
     """Write the merged dataset under ``out`` and return its summary (also saved as summary.json).
@@ -148,10 +155,7 @@ def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
     as ``cigarette-wpb75-train``, to count; others once), so a small source weighs more per epoch.
     """
     repeats = dict(repeats or {})
-    train_sources = {s.name for s in sources if s.role == "train"}
-    if unknown := sorted(set(repeats) - train_sources):
-        raise ValueError(f"source_repeats names {', '.join(unknown)}, which is not a training source; "
-                         f"training sources: {', '.join(sorted(train_sources))}")
+    check_repeats(repeats, {s.name for s in sources if s.role == "train"})
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     records_file = out / "records.json"

@@ -26,7 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
-from detector.training.dataset import CLASS_NAMES
+from detector.training.dataset import CLASS_NAMES, check_repeats
 
 MANIFEST = "manifest.json"
 
@@ -164,10 +164,7 @@ def lists_from_pack(pack_dir: Path, out: Path, repeats: dict[str, int] | None = 
     images = [PackedImage(**entry) for m in manifests for entry in m["images"]]
     if absent := [i.file for i in images if not (pack_dir / i.file).is_file()]:
         raise IncompletePackError(f"pack {pack_dir} lacks {len(absent)} listed images, e.g. {absent[0]}")
-    train_sources = {i.source for i in images if i.role == "train"}
-    if unknown := sorted(set(repeats) - train_sources):
-        raise ValueError(f"source_repeats names {', '.join(unknown)}, which is not a training source; "
-                         f"training sources: {', '.join(sorted(train_sources))}")
+    check_repeats(repeats, {i.source for i in images if i.role == "train"})
 
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
