@@ -12,8 +12,9 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 if [ "${1:-}" = "--check" ]; then
-  python3 -c "import torch, detector.training.train as t; print('trainer imports; cuda:', torch.cuda.is_available())"
   ls -la .gpu-pack
+  # The check's verdict is the import's: a missing package must fail the call before the parts are carried.
+  python3 -c "import torch, detector.training.train as t; print('trainer imports; cuda:', torch.cuda.is_available())"
   exit $?
 fi
 # The config with the time budget of this call, if one is given (the device minutes left decide it).
