@@ -102,6 +102,11 @@ def test_own_boxes_score_full_ap_and_loose_labels_show_in_the_box_scale(shared_d
     assert loose.box_scale.labels == same.box_scale.labels
     assert loose.box_scale.median_side_ratio == pytest.approx(1 / 1.4, abs=0.03)
     assert next(row for row in loose.classes if row.name == CIGARETTE).ap50_95 < cigarette.ap50_95 - 0.3
+    # labels 1.6x the boxes each way overlap them by IoU 0.39: every cigarette is found, almost none at IoU 0.5,
+    # and the AP at the box scale's looser IoU tells the two apart
+    looser = evaluate_images(DetectorSettings(), own_boxes_set(shared_dir, tmp_path / "looser", 1.6, detector))
+    assert next(row for row in looser.classes if row.name == CIGARETTE).ap50 < 0.2  # a few labels clipped at the edge
+    assert looser.box_scale.ap_at_min_iou > 0.95 and same.box_scale.ap_at_min_iou > 0.95
 
 
 def test_the_detector_scores_as_ultralytics_validator_does_on_a_real_split(shared_dir, tmp_path):
