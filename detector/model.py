@@ -20,7 +20,7 @@ from detector.backends import Backend, BackendName, Precision, open_backend
 from detector.detections import CIGARETTE, PERSON, Detections, box_iou
 
 MODELS_DIR = Path(os.environ.get("SMOKEWATCH_MODELS_DIR", Path(__file__).resolve().parent.parent / "models"))
-SHIPPED_MODEL = "smokewatch-v7"
+SHIPPED_MODEL = "smokewatch-v17"
 SHIPPED_IMGSZ = 512  # the input size the shipped model scores best at on the held-out sets (model card)
 LETTERBOX_FILL = 114
 Fusion = Literal["max", "mean"]

@@ -157,10 +157,12 @@ def evaluate_images_command(
         result = evaluate_images(settings, data)
     except (FileNotFoundError, ValueError, ModelLoadError) as error:
         raise _fail(str(error)) from None
-    typer.echo(f"{'class':<10} {'images':>6} {'boxes':>6} {'AP50':>6} {'AP50-95':>8} {'P@thr':>6} {'R@thr':>6}")
+    typer.echo(f"{'class':<10} {'images':>6} {'boxes':>6} {'AP50':>6} {'AP50-95':>8} {'P@thr':>6} {'R@thr':>6} "
+               f"{'AP50 95% interval':>18}")
     for row in result.classes:
+        low, high = row.ap50_interval
         typer.echo(f"{row.name:<10} {row.images:>6} {row.instances:>6} {row.ap50:>6.3f} {row.ap50_95:>8.3f} "
-                   f"{row.precision:>6.3f} {row.recall:>6.3f}")
+                   f"{row.precision:>6.3f} {row.recall:>6.3f} {f'{low:.3f}-{high:.3f}':>18}")
     typer.echo(f"cigarette boxes vs labels: {result.box_scale.describe()}")
     if json_out:
         json_out.write_text(json.dumps({"model": str(model or "shipped"), "data": str(data), "imgsz": imgsz, "mirror": mirror,
@@ -200,16 +202,18 @@ def _accuracy_table(data: list[Path], settings: DetectorSettings, weights: Path)
     from evaluation.images import as_dicts, evaluate_images
 
     rows: list[dict[str, object]] = []
-    typer.echo(f"{'set':<28} {'backend':<10} {'class':<10} {'AP50':>6} {'AP50-95':>8} {'P@thr':>6} {'R@thr':>6}")
+    typer.echo(f"{'set':<28} {'backend':<10} {'class':<10} {'AP50':>6} {'AP50-95':>8} {'P@thr':>6} {'R@thr':>6} "
+               f"{'AP50 95% interval':>18}")
     for yaml_path in data:
         name = yaml_path.stem.removeprefix("heldout-")
         for backend in ("pytorch", "openvino"):
             model = exported_model_path(weights, backend)
             result = evaluate_images(settings.model_copy(update={"backend": backend, "model": model}), yaml_path)
-            for row in as_dicts(result.classes):
-                rows.append({"set": name, "backend": backend, **row})
-                typer.echo(f"{name:<28} {backend:<10} {row['name']!s:<10} {row['ap50']:>6.3f} {row['ap50_95']:>8.3f} "
-                           f"{row['precision']:>6.3f} {row['recall']:>6.3f}")
+            for row, figures in zip(result.classes, as_dicts(result.classes), strict=True):
+                rows.append({"set": name, "backend": backend, **figures})
+                low, high = row.ap50_interval
+                typer.echo(f"{name:<28} {backend:<10} {row.name:<10} {row.ap50:>6.3f} {row.ap50_95:>8.3f} "
+                           f"{row.precision:>6.3f} {row.recall:>6.3f} {f'{low:.3f}-{high:.3f}':>18}")
             rows.append({"set": name, "backend": backend, "name": "cigarette",
                          "box_scale": dataclasses.asdict(result.box_scale)})
             typer.echo(f"{name:<28} {backend:<10} {'cigarette':<10} boxes vs labels: {result.box_scale.describe()}")

@@ -10,6 +10,7 @@ import pytest
 import torch
 from ultralytics.data.utils import img2label_paths
 
+from detector import shipped_model_path
 from detector.training.dataset import SourceSplit, prepare
 from detector.training.pack import IncompletePackError, PackSettings, lists_from_pack, pack
 from detector.training.train import TrainingConfig, train, write_pack
@@ -83,7 +84,7 @@ def test_training_from_a_pack_runs_without_polars(prepared: Path, tmp_path: Path
     config = TrainingConfig(
         shared_dir=tmp_path / "no-shared", data_dir=tmp_path / "lists", run_dir=tmp_path / "runs", name="gpu",
         pack=PackSettings(folder=tmp_path / "pack", prepared_dir=prepared, max_side=320),
-        init=str(REPO / "models" / "smokewatch-v7.pt"), imgsz=160, epochs=1, batch=4, workers=0, threads=2)
+        init=str(shipped_model_path("pytorch")), imgsz=160, epochs=1, batch=4, workers=0, threads=2)
     pack(prepared, config.pack)  # type: ignore[arg-type]
     monkeypatch.setitem(sys.modules, "polars", None)  # import polars now raises ImportError, as it would there
 

@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from detector import CIGARETTE, Detector, DetectorSettings, shipped_model_path
-from evaluation.images import average_precision, evaluate_images, load_labeled_set, match
+from evaluation.images import ap50_interval, average_precision, evaluate_images, load_labeled_set, match
 from service.cli import app
 from tests.support.images import read_image
 
@@ -92,6 +92,21 @@ def test_average_precision_follows_coco():
     assert np.isnan(average_precision(np.zeros(0, bool), np.zeros(0), 0))
 
 
+def test_ap50_interval_spans_the_figure_and_narrows_with_more_images():
+    # per image: one label; found with a high score in 3 of 4 images, a false alarm in the 4th
+    found, missed = (np.array([True]), np.array([0.9])), (np.array([False]), np.array([0.95]))
+    images = [found, found, found, missed]
+    hits, scores = [h for h, _ in images], [s for _, s in images]
+    point = average_precision(np.concatenate(hits), np.concatenate(scores), 4)
+    low, high = ap50_interval(hits, scores, np.ones(4, int))
+    assert low < point < high
+    wide = high - low
+    low, high = ap50_interval(hits * 25, scores * 25, np.ones(100, int))
+    assert low < point < high and high - low < wide / 2
+    perfect = ap50_interval([np.array([True])] * 5, [np.array([0.9])] * 5, np.ones(5, int))
+    assert perfect == pytest.approx((1.0, 1.0))
+
+
 def test_own_boxes_score_full_ap_and_loose_labels_show_in_the_box_scale(shared_dir, tmp_path, detector):
     same = evaluate_images(DetectorSettings(), own_boxes_set(shared_dir, tmp_path / "same", 1.0, detector))
     cigarette = next(row for row in same.classes if row.name == CIGARETTE)
@@ -160,6 +175,8 @@ def test_evaluate_images_prints_ap_and_box_scale(shared_dir, tmp_path, detector,
     figures = json.loads(out.read_text())
     cigarette = next(row for row in figures["classes"] if row["name"] == "cigarette")
     assert cigarette["ap50"] > 0.95  # the labels are the shipped model's own boxes
+    assert cigarette["ap50_interval"][0] <= cigarette["ap50"] <= cigarette["ap50_interval"][1]
+    assert "AP50 95% interval" in result.output
     assert figures["cigarette_box_scale"]["median_side_ratio"] == pytest.approx(1.0, abs=0.05)
 
 
@@ -169,3 +186,17 @@ def test_evaluate_images_rejects_a_set_with_other_class_names(shared_dir, tmp_pa
                                     "names": {0: "cigarette"}}))
     result = runner.invoke(app, ["evaluate", "images", "--data", str(data)])
     assert result.exit_code == 2 and "class names" in result.output and str(data) in result.output
+
+
+def test_bench_reports_ap_with_its_interval_on_both_backends(shared_dir, tmp_path):
+    data = labeled_dataset_set(shared_dir, tmp_path / "somking", "smoking-somking/valid")
+    out = tmp_path / "bench.json"
+    result = runner.invoke(app, ["bench", "--cameras", "0", "--data", str(data), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "AP50 95% interval" in result.output
+    rows = [row for row in json.loads(out.read_text())["accuracy"] if row.get("ap50") is not None]
+    assert {row["backend"] for row in rows} == {"pytorch", "openvino"}
+    cigarette = next(row for row in rows if row["name"] == CIGARETTE and row["backend"] == "openvino")
+    assert cigarette["instances"] == 81
+    low, high = cigarette["ap50_interval"]
+    assert low < cigarette["ap50"] < high and high - low < 0.3  # 81 boxes: about ±0.08 (model card)
