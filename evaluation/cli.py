@@ -150,19 +150,16 @@ def evaluate_images_command(
     learned.
     """
     from detector import ModelLoadError
-    from evaluation.images import as_dicts, evaluate_images
+    from evaluation.images import ClassMetrics, as_dicts, evaluate_images
 
     try:
         settings = DetectorSettings(model=model, imgsz=imgsz, mirror=mirror, extra_sizes=extra_size or [], fusion=fusion)
         result = evaluate_images(settings, data)
     except (FileNotFoundError, ValueError, ModelLoadError) as error:
         raise _fail(str(error)) from None
-    typer.echo(f"{'class':<10} {'images':>6} {'boxes':>6} {'AP50':>6} {'AP50-95':>8} {'P@thr':>6} {'R@thr':>6} "
-               f"{'AP50 95% interval':>18}")
+    typer.echo(f"{'class':<10} {'images':>6} {'boxes':>6} {ClassMetrics.HEADER}")
     for row in result.classes:
-        low, high = row.ap50_interval
-        typer.echo(f"{row.name:<10} {row.images:>6} {row.instances:>6} {row.ap50:>6.3f} {row.ap50_95:>8.3f} "
-                   f"{row.precision:>6.3f} {row.recall:>6.3f} {f'{low:.3f}-{high:.3f}':>18}")
+        typer.echo(f"{row.name:<10} {row.images:>6} {row.instances:>6} {row.figures()}")
     typer.echo(f"cigarette boxes vs labels: {result.box_scale.describe()}")
     if json_out:
         json_out.write_text(json.dumps({"model": str(model or "shipped"), "data": str(data), "imgsz": imgsz, "mirror": mirror,
@@ -199,11 +196,10 @@ def _accuracy_table(data: list[Path], settings: DetectorSettings, weights: Path)
     """AP per held-out set through the detector on PyTorch (f32) and on OpenVINO at the settings' precision,
     so the fast backend's accuracy is checked against the original weights (a .pt with its exports beside it)."""
     from detector import exported_model_path
-    from evaluation.images import as_dicts, evaluate_images
+    from evaluation.images import ClassMetrics, as_dicts, evaluate_images
 
     rows: list[dict[str, object]] = []
-    typer.echo(f"{'set':<28} {'backend':<10} {'class':<10} {'AP50':>6} {'AP50-95':>8} {'P@thr':>6} {'R@thr':>6} "
-               f"{'AP50 95% interval':>18}")
+    typer.echo(f"{'set':<28} {'backend':<10} {'class':<10} {ClassMetrics.HEADER}")
     for yaml_path in data:
         name = yaml_path.stem.removeprefix("heldout-")
         for backend in ("pytorch", "openvino"):
@@ -211,9 +207,7 @@ def _accuracy_table(data: list[Path], settings: DetectorSettings, weights: Path)
             result = evaluate_images(settings.model_copy(update={"backend": backend, "model": model}), yaml_path)
             for row, figures in zip(result.classes, as_dicts(result.classes), strict=True):
                 rows.append({"set": name, "backend": backend, **figures})
-                low, high = row.ap50_interval
-                typer.echo(f"{name:<28} {backend:<10} {row.name:<10} {row.ap50:>6.3f} {row.ap50_95:>8.3f} "
-                           f"{row.precision:>6.3f} {row.recall:>6.3f} {f'{low:.3f}-{high:.3f}':>18}")
+                typer.echo(f"{name:<28} {backend:<10} {row.name:<10} {row.figures()}")
             rows.append({"set": name, "backend": backend, "name": "cigarette",
                          "box_scale": dataclasses.asdict(result.box_scale)})
             typer.echo(f"{name:<28} {backend:<10} {'cigarette':<10} boxes vs labels: {result.box_scale.describe()}")

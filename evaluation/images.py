@@ -42,6 +42,14 @@ class ClassMetrics:
     precision: float  # of the detections at the class's threshold, matched at IoU 0.5
     recall: float
 
+    HEADER = f"{'AP50':>6} {'AP50-95':>8} {'P@thr':>6} {'R@thr':>6} {'AP50 95% interval':>18}"
+
+    def figures(self) -> str:
+        """The row's figures in the columns of ``HEADER``."""
+        low, high = self.ap50_interval
+        return (f"{self.ap50:>6.3f} {self.ap50_95:>8.3f} {self.precision:>6.3f} {self.recall:>6.3f} "
+                f"{f'{low:.3f}-{high:.3f}':>18}")
+
 
 @dataclass(frozen=True)
 class BoxScale:
@@ -178,9 +186,10 @@ def ap50_interval(hits: list[np.ndarray], scores: list[np.ndarray], labels: np.n
     values = []
     for _ in range(resamples):
         drawn = rng.integers(0, len(labels), len(labels))
-        if labels[drawn].sum():
+        drawn_labels = int(labels[drawn].sum())
+        if drawn_labels:
             values.append(average_precision(np.concatenate([hits[i] for i in drawn]),
-                                            np.concatenate([scores[i] for i in drawn]), int(labels[drawn].sum())))
+                                            np.concatenate([scores[i] for i in drawn]), drawn_labels))
     if not values:
         return float("nan"), float("nan")
     low, high = np.percentile(values, [2.5, 97.5])
