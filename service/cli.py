@@ -222,17 +222,12 @@ def train(config: Annotated[Path, typer.Option(help="Training YAML, e.g. detecto
                                                   "instead of training (detector/training/GPU.md).")] = False) -> None:
     """Prepare the datasets and train the person + cigarette detector."""
     _setup_logging(False)
-    from detector.training.train import TrainingConfig, write_pack
-    from detector.training.train import train as run_training
+    from detector.training.train import TrainingConfig, train_or_pack
 
     if resume and pack:
         raise typer.BadParameter("--resume continues a training run and --pack writes data: give one")
-    settings = TrainingConfig.from_yaml(config)
-    if pack:
-        for part in write_pack(settings):
-            typer.echo(f"{part}: {part.stat().st_size / 2**20:.1f} MiB")
-        return
-    typer.echo(f"run folder: {run_training(settings, resume=resume)}")
+    for line in train_or_pack(TrainingConfig.from_yaml(config), resume=resume, pack=pack):
+        typer.echo(line)
 
 
 # The CLI is the composition root: the only place where service meets evaluation.

@@ -4,7 +4,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from detector.training.train import TrainingConfig, train, write_pack
+from detector.training.train import TrainingConfig, train_or_pack
 
 
 def main() -> None:
@@ -17,13 +17,8 @@ def main() -> None:
                              "(detector/training/GPU.md)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    config = TrainingConfig.from_yaml(args.config)
-    if args.pack:
-        for part in write_pack(config):
-            print(f"{part}: {part.stat().st_size / 2**20:.1f} MiB")
-        return
-    run = train(config, resume=args.resume)
-    print(f"run folder: {run}")
+    for line in train_or_pack(TrainingConfig.from_yaml(args.config), resume=args.resume, pack=args.pack):
+        print(line)
 
 
 if __name__ == "__main__":

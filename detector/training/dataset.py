@@ -210,6 +210,8 @@ def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
     records_file.write_text(json.dumps([asdict(r) for r in keep]))
 
     lists: dict[str, list[str]] = {"train": [], "val": []}
+    # Each training source once, to measure how well the network fits the images it learned from.
+    fit_lists: dict[str, list[str]] = {}
     for record in keep:
         source_path = Path(record.path).resolve()
         image_link = out / "images" / record.source / source_path.name
@@ -223,15 +225,23 @@ def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
         rows = [(PERSON, _inside_image(box)) for box in record.persons or []] + [(CIGARETTE, box) for box in record.cigarettes]
         label_file.write_text("".join(f"{c} {' '.join(f'{v:.6f}' for v in box)}\n" for c, box in rows))
         lists.setdefault(_list_key(record), []).extend([str(image_link)] * repeats.get(record.source, 1))
+        if record.role == "train":
+            fit_lists.setdefault(record.source, []).append(str(image_link))
 
-    yamls = {}
+    def write_list(name: str, files: list[str]) -> None:
+        (out / f"{name}.txt").write_text("\n".join(files) + "\n")
+
+    def write_yaml(name: str, image_list: str) -> None:
+        (out / f"{name}.yaml").write_text(yaml.safe_dump({"path": str(out), "train": image_list, "val": image_list,
+                                                          "names": CLASS_NAMES}))
+
     for key, files in lists.items():
-        (out / f"{key}.txt").write_text("\n".join(files) + "\n")
-    for key in lists:
-        if key in ("train", "val"):
-            continue
-        yamls[key] = out / f"heldout-{key}.yaml"
-        yamls[key].write_text(yaml.safe_dump({"path": str(out), "train": f"{key}.txt", "val": f"{key}.txt", "names": CLASS_NAMES}))
+        write_list(key, files)
+        if key not in ("train", "val"):
+            write_yaml(f"heldout-{key}", f"{key}.txt")
+    for source_name, files in fit_lists.items():
+        write_list(f"fit-{source_name}", files)
+        write_yaml(f"fit-{source_name}", f"fit-{source_name}.txt")
     (out / "data.yaml").write_text(yaml.safe_dump({"path": str(out), "train": "train.txt", "val": "val.txt", "names": CLASS_NAMES}))
 
     summary: dict[str, Any] = {

@@ -124,6 +124,15 @@ def write_pack(config: TrainingConfig) -> list[Path]:
     return pack(config.pack.prepared_dir, config.pack)
 
 
+def train_or_pack(config: TrainingConfig, resume: bool = False, pack: bool = False) -> list[str]:
+    """What ``smokewatch train`` and ``python -m detector.training`` do; return the lines they print."""
+    if resume and pack:
+        raise ValueError("--resume continues a training run and --pack writes data: give one")
+    if pack:
+        return [f"{part}: {part.stat().st_size / 2**20:.1f} MiB" for part in write_pack(config)]
+    return [f"run folder: {train(config, resume=resume)}"]
+
+
 def train(config: TrainingConfig, resume: bool = False) -> Path:
     """Run (or resume) training; return the run folder, which holds weights/ and summary.json."""
     run = config.run_dir / config.name

@@ -90,6 +90,10 @@ def test_source_repeats_weigh_a_source_up_and_unknown_names_are_refused(shared_d
     train = (tmp_path / "out" / "train.txt").read_text().split()
     assert sorted(Path(p).stem for p in train) == sorted([names[0]] * 3 + names[1:])
     assert summary["images"]["train"] == 3 and summary["train_list_entries"] == 5
+    # the fit lists name each training source's images once, for `smokewatch evaluate images`
+    fit = yaml.safe_load((tmp_path / "out" / "fit-small-train.yaml").read_text())
+    assert fit["val"] == "fit-small-train.txt"
+    assert [Path(p).stem for p in (tmp_path / "out" / "fit-small-train.txt").read_text().split()] == [names[0]]
 
     with pytest.raises(ValueError, match="smal-train.*training sources: large-train, small-train"):
         prepare(sources, tmp_path / "out", checkpoint, repeats={"smal-train": 2})
