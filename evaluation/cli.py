@@ -241,16 +241,16 @@ def bench(
     from detector import exported_model_path, shipped_model_path
     from evaluation.bench import check_exports, detector_latency, make_camera_clip, monitor_throughput, second_look_cost
 
-    footage = video or Path(__file__).resolve().parents[2] / "shared" / "videos" / "neg08_corridor_surv-corridorB_8clips.mp4"
-    if not footage.is_file():
-        raise _fail(f"video not found: {footage}; pass --video")
-    with av.open(str(footage)) as container:
-        frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
     if model is not None:
         try:
             check_exports(model)
         except FileNotFoundError as error:
             raise _fail(f"--model {error}") from None
+    footage = video or Path(__file__).resolve().parents[2] / "shared" / "videos" / "neg08_corridor_surv-corridorB_8clips.mp4"
+    if not footage.is_file():
+        raise _fail(f"video not found: {footage}; pass --video")
+    with av.open(str(footage)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
     weights = model or shipped_model_path("pytorch")
     configured = _settings(config, None, None)[0].detector if config else DetectorSettings()
     # the model on the fastest backend with the configured settings; the monitor below shares the cores out as the
