@@ -219,14 +219,19 @@ def audit_verify(config: ConfigOption = None, database_url: DatabaseOption = Non
 def train(config: Annotated[Path, typer.Option(help="Training YAML, e.g. detector/training/cpu.yaml.")],
           resume: Annotated[bool, typer.Option(help="Continue the run from its last.pt.")] = False,
           pack: Annotated[bool, typer.Option(help="Prepare the data and write the config's pack for a GPU machine "
-                                                  "instead of training (detector/training/GPU.md).")] = False) -> None:
+                                                  "instead of training (detector/training/GPU.md).")] = False,
+          prepare: Annotated[bool, typer.Option(help="Only prepare the data: the training lists and the held-out "
+                                                     "sets' YAMLs that 'evaluate images' and 'bench' read.")] = False,
+          ) -> None:
     """Prepare the datasets and train the person + cigarette detector."""
     _setup_logging(False)
-    from detector.training.train import TrainingConfig, train_or_pack
+    from detector.training.train import TrainingConfig, run_step, step_from_flags
 
-    if resume and pack:
-        raise typer.BadParameter("--resume continues a training run and --pack writes data: give one")
-    for line in train_or_pack(TrainingConfig.from_yaml(config), resume=resume, pack=pack):
+    try:
+        step = step_from_flags(resume=resume, pack=pack, prepare=prepare)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    for line in run_step(TrainingConfig.from_yaml(config), step):
         typer.echo(line)
 
 

@@ -1,10 +1,10 @@
-"""``python -m detector.training --config training.yaml [--resume | --pack]``"""
+"""``python -m detector.training --config training.yaml [--resume | --pack | --prepare]``"""
 
 import argparse
 import logging
 from pathlib import Path
 
-from detector.training.train import TrainingConfig, train_or_pack
+from detector.training.train import TrainingConfig, run_step, step_from_flags
 
 
 def main() -> None:
@@ -15,9 +15,12 @@ def main() -> None:
     action.add_argument("--pack", action="store_true",
                         help="prepare the data and write the config's pack for a GPU machine instead of training "
                              "(detector/training/GPU.md)")
+    action.add_argument("--prepare", action="store_true",
+                        help="only prepare the data: the training lists and the held-out sets' YAMLs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    for line in train_or_pack(TrainingConfig.from_yaml(args.config), resume=args.resume, pack=args.pack):
+    step = step_from_flags(resume=args.resume, pack=args.pack, prepare=args.prepare)
+    for line in run_step(TrainingConfig.from_yaml(args.config), step):
         print(line)
 
 

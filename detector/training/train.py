@@ -8,6 +8,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any, Literal
 
 import torch
 import yaml
@@ -106,7 +107,7 @@ def initial_checkpoint(config: TrainingConfig) -> Path:
     return path
 
 
-def prepare_data(config: TrainingConfig) -> dict[str, object]:
+def prepare_data(config: TrainingConfig) -> dict[str, Any]:
     """Write the lists and data.yaml ultralytics trains from into data_dir; return the data summary."""
     if config.pack is not None:
         return lists_from_pack(config.pack.folder, config.data_dir, config.source_repeats)
@@ -120,17 +121,41 @@ def write_pack(config: TrainingConfig) -> list[Path]:
     """Prepare the data here (into the pack's prepared_dir) and pack it for the GPU machine; return the parts."""
     if config.pack is None:
         raise ValueError("this config has no pack: section to write (see detector/training/gpu.yaml)")
-    prepare_data(config.model_copy(update={"pack": None, "data_dir": config.pack.prepared_dir}))
+    prepare_data(preparing_here(config))
     return pack(config.pack.prepared_dir, config.pack)
 
 
-def train_or_pack(config: TrainingConfig, resume: bool = False, pack: bool = False) -> list[str]:
+def preparing_here(config: TrainingConfig) -> TrainingConfig:
+    """The config that prepares the data from the source sets on this machine: into the pack's prepared_dir
+    where the config trains from a pack (which only the GPU machine unpacks)."""
+    if config.pack is None:
+        return config
+    return config.model_copy(update={"pack": None, "data_dir": config.pack.prepared_dir})
+
+
+Step = Literal["train", "resume", "pack", "prepare"]
+
+
+def step_from_flags(resume: bool = False, pack: bool = False, prepare: bool = False) -> Step:
+    """The one step the command line's flags ask for; more than one is refused."""
+    flags: dict[Step, bool] = {"resume": resume, "pack": pack, "prepare": prepare}
+    given = [step for step, flag in flags.items() if flag]
+    if len(given) > 1:
+        raise ValueError(f"--{' and --'.join(given)} are different steps: give one (none trains from the start)")
+    return given[0] if given else "train"
+
+
+def run_step(config: TrainingConfig, step: Step) -> list[str]:
     """What ``smokewatch train`` and ``python -m detector.training`` do; return the lines they print."""
-    if resume and pack:
-        raise ValueError("--resume continues a training run and --pack writes data: give one")
-    if pack:
+    if step == "pack":
         return [f"{part}: {part.stat().st_size / 2**20:.1f} MiB" for part in write_pack(config)]
-    return [f"run folder: {train(config, resume=resume)}"]
+    if step == "prepare":
+        local = preparing_here(config)
+        images = prepare_data(local)["images"]
+        lists = ", ".join(f"{key} {count}" for key, count in images.items())
+        written = sorted(path.name for path in local.data_dir.glob("*.yaml"))
+        return [f"images: {lists}", f"written to {local.data_dir}: {', '.join(written)}"]
+    return [f"run folder: {train(config, resume=step == 'resume')}"]
 
 
 def train(config: TrainingConfig, resume: bool = False) -> Path:
@@ -180,7 +205,7 @@ def _use_all_cores(model: YOLO, config: TrainingConfig) -> YOLO:
     return model
 
 
-def write_summary(run: Path, config: TrainingConfig, data_summary: dict[str, object], seconds: float) -> None:
+def write_summary(run: Path, config: TrainingConfig, data_summary: dict[str, Any], seconds: float) -> None:
     rows = list(csv.DictReader((run / "results.csv").open())) if (run / "results.csv").is_file() else []
     rows = [{k.strip(): v.strip() for k, v in row.items()} for row in rows]
     summary = {

@@ -13,7 +13,7 @@ from ultralytics.data.utils import img2label_paths
 from detector import shipped_model_path
 from detector.training.dataset import SourceSplit, prepare
 from detector.training.pack import IncompletePackError, PackSettings, lists_from_pack, pack
-from detector.training.train import TrainingConfig, train, train_or_pack, write_pack
+from detector.training.train import TrainingConfig, step_from_flags, train, write_pack
 from tests.detector.test_training_data import sample_images, write_split
 from tests.support.images import read_image
 
@@ -106,11 +106,11 @@ def test_write_pack_names_what_it_lacks(tmp_path: Path) -> None:
     assert not (tmp_path / "pack").exists()
 
 
-def test_resume_and_pack_together_are_refused_before_anything_runs(tmp_path: Path) -> None:
-    settings = PackSettings(folder=tmp_path / "pack", prepared_dir=tmp_path / "prepared")
-    with pytest.raises(ValueError, match="give one"):
-        train_or_pack(TrainingConfig(pack=settings, run_dir=tmp_path / "runs"), resume=True, pack=True)
-    assert not any(tmp_path.iterdir())
+def test_the_command_line_runs_one_step_and_refuses_two() -> None:
+    assert step_from_flags() == "train"
+    assert [step_from_flags(resume=True), step_from_flags(pack=True), step_from_flags(prepare=True)] == ["resume", "pack", "prepare"]
+    with pytest.raises(ValueError, match="--resume and --pack are different steps: give one"):
+        step_from_flags(resume=True, pack=True)
 
 
 def test_the_gpu_config_needs_only_what_the_calls_carry() -> None:

@@ -3,6 +3,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from service.cli import app
+from tests.detector.test_training_data import sample_images, write_split
+from tests.support.images import read_image
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,3 +70,31 @@ def test_run_on_a_corrupt_video_reports_it_and_keeps_what_is_stored(tmp_path):
         assert camera is not None and camera.status == "offline" and "corrupt.mp4" in camera.status_reason
         assert session.get(Camera, "kept") is not None
     db.dispose()
+
+
+def test_train_prepare_writes_the_held_out_sets_and_trains_nothing(shared_dir, tmp_path):
+    """`smokewatch train --prepare` on a small copy of the shared layout: real photos, the real COCO model."""
+    photos = [read_image(path) for path in sample_images(shared_dir, 6)]
+    shared = tmp_path / "shared"
+    wpb, som = shared / "datasets" / "cigarette-wpb75", shared / "datasets" / "smoking-somking"
+    write_split(wpb, "train", {"w0": photos[0], "w1": photos[1]})
+    write_split(wpb, "valid", {"wv": photos[2]})
+    write_split(wpb, "test", {"wt": photos[3]})
+    write_split(som, "train", {"s0": photos[4]})
+    write_split(som, "valid", {"sv": photos[5]})
+    (shared / "weights").mkdir()
+    (shared / "weights" / "coco-yolov5n-v6.1.pt").symlink_to(shared_dir / "weights" / "coco-yolov5n-v6.1.pt")
+    config = tmp_path / "training.yaml"
+    config.write_text(f"shared_dir: {shared}\ndata_dir: {tmp_path / 'data'}\nrun_dir: {tmp_path / 'runs'}\n")
+
+    result = runner.invoke(app, ["train", "--config", str(config), "--prepare"])
+    assert result.exit_code == 0, result.output
+    assert "images: train 3, val 1, cigarette-wpb75-test 1, smoking-somking-valid 1" in result.output
+    for name in ("data", "heldout-cigarette-wpb75-test", "heldout-smoking-somking-valid", "fit-cigarette-wpb75-train"):
+        assert f"{name}.yaml" in result.output and (tmp_path / "data" / f"{name}.yaml").is_file()
+    assert not (tmp_path / "runs").exists()  # nothing trained
+
+
+def test_train_refuses_two_steps_at_once(tmp_path):
+    result = runner.invoke(app, ["train", "--config", str(tmp_path / "missing.yaml"), "--resume", "--prepare"])
+    assert result.exit_code == 2 and "--resume and --prepare are different steps" in result.output
