@@ -231,9 +231,12 @@ def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
     def write_list(name: str, files: list[str]) -> None:
         (out / f"{name}.txt").write_text("\n".join(files) + "\n")
 
-    def write_yaml(name: str, image_list: str) -> None:
-        (out / f"{name}.yaml").write_text(yaml.safe_dump({"path": str(out), "train": image_list, "val": image_list,
-                                                          "names": CLASS_NAMES}))
+    yaml_files: list[str] = []
+
+    def write_yaml(name: str, train_list: str, val_list: str | None = None) -> None:
+        (out / f"{name}.yaml").write_text(yaml.safe_dump({"path": str(out), "train": train_list,
+                                                          "val": val_list or train_list, "names": CLASS_NAMES}))
+        yaml_files.append(f"{name}.yaml")
 
     for key, files in lists.items():
         write_list(key, files)
@@ -242,7 +245,7 @@ def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
     for source_name, files in fit_lists.items():
         write_list(f"fit-{source_name}", files)
         write_yaml(f"fit-{source_name}", f"fit-{source_name}.txt")
-    (out / "data.yaml").write_text(yaml.safe_dump({"path": str(out), "train": "train.txt", "val": "val.txt", "names": CLASS_NAMES}))
+    write_yaml("data", "train.txt", "val.txt")
 
     summary: dict[str, Any] = {
         "images": {key: len(set(files)) for key, files in lists.items()},
@@ -254,6 +257,7 @@ def prepare(sources: list[SourceSplit], out: Path, coco_checkpoint: Path,
         "dedup_max_hamming": dedup_distance,
         "person_pseudo_label_conf": person_conf,
         "sources": [{"name": s.name, "role": s.role, "licence": s.licence} for s in sources],
+        "yaml_files": sorted(yaml_files),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -156,10 +156,9 @@ def run_step(config: TrainingConfig, step: Step) -> list[str]:
         return [f"{part}: {part.stat().st_size / 2**20:.1f} MiB" for part in write_pack(config)]
     if step == "prepare":
         local = preparing_here(config)
-        images = prepare_data(local)["images"]
-        lists = ", ".join(f"{key} {count}" for key, count in images.items())
-        written = sorted(path.name for path in local.data_dir.glob("*.yaml"))
-        return [f"images: {lists}", f"written to {local.data_dir}: {', '.join(written)}"]
+        summary = prepare_data(local)
+        lists = ", ".join(f"{key} {count}" for key, count in summary["images"].items())
+        return [f"images: {lists}", f"written to {local.data_dir}: {', '.join(summary['yaml_files'])}"]
     return [f"run folder: {train(config, resume=step == 'resume')}"]
 
 

@@ -86,12 +86,15 @@ def test_train_prepare_writes_the_held_out_sets_and_trains_nothing(shared_dir, t
     (shared / "weights" / "coco-yolov5n-v6.1.pt").symlink_to(shared_dir / "weights" / "coco-yolov5n-v6.1.pt")
     config = tmp_path / "training.yaml"
     config.write_text(f"shared_dir: {shared}\ndata_dir: {tmp_path / 'data'}\nrun_dir: {tmp_path / 'runs'}\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "heldout-from-an-earlier-run.yaml").write_text("path: elsewhere\n")
 
     result = runner.invoke(app, ["train", "--config", str(config), "--prepare"])
     assert result.exit_code == 0, result.output
     assert "images: train 3, val 1, cigarette-wpb75-test 1, smoking-somking-valid 1" in result.output
     for name in ("data", "heldout-cigarette-wpb75-test", "heldout-smoking-somking-valid", "fit-cigarette-wpb75-train"):
         assert f"{name}.yaml" in result.output and (tmp_path / "data" / f"{name}.yaml").is_file()
+    assert "heldout-from-an-earlier-run.yaml" not in result.output  # only what this preparation wrote
     assert not (tmp_path / "runs").exists()  # nothing trained
 
 
