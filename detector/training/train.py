@@ -61,7 +61,7 @@ class TrainingConfig(BaseModel):
     cpu_precision: Literal["f32", "bf16"] = Field(
         "f32", description="Arithmetic of training on the CPU. 'bf16' runs each batch's forward pass and loss under "
                            "torch's CPU autocast (convolutions in bfloat16, weights and optimizer kept in f32): "
-                           "1.8x faster per batch on a CPU with AVX-512 BF16 (models/HISTORY.md, stage 20). "
+                           "1.55x faster per batch on this project's CPU with AVX-512 BF16 (models/HISTORY.md, stage 20). "
                            "'f32' trains as ultralytics does on a CPU. A GPU uses ultralytics' own AMP instead.")
     optimizer: str = Field("auto", description="ultralytics optimizer name; 'auto' picks AdamW with its own rate on short runs.")
     lr0: float = Field(0.01, gt=0, description="Initial learning rate; ignored by optimizer 'auto'.")
