@@ -67,6 +67,10 @@ class TrainingConfig(BaseModel):
     lr0: float = Field(0.01, gt=0, description="Initial learning rate; ignored by optimizer 'auto'.")
     warmup_epochs: float = Field(0.5, ge=0, description="Learning-rate warm-up; short because CPU runs are few epochs.")
     close_mosaic: int = Field(1, ge=0, description="Final epochs trained without mosaic augmentation.")
+    scale: float = Field(0.5, ge=0, lt=1, description="Random resize of each training image by a gain in "
+                                                     "[1 - scale, 1 + scale] (ultralytics' default 0.5). Larger "
+                                                     "values show the network smaller cigarettes, as in wide "
+                                                     "camera views, than the close-up photos hold.")
     person_conf: float = Field(0.35, gt=0, lt=1, description="Score above which the COCO model's persons become labels.")
     source_repeats: dict[str, PositiveInt] = Field(
         default_factory=dict, description="Times each training source (e.g. cigarette-wpb75-train) is listed per "
@@ -179,8 +183,8 @@ def train(config: TrainingConfig, resume: bool = False) -> Path:
             time=config.hours, batch=config.batch, workers=config.workers, device=config.device,
             cache="ram" if config.cache else False,
             project=str(config.run_dir.resolve()), name=config.name, exist_ok=True, seed=config.seed,
-            optimizer=config.optimizer, lr0=config.lr0, warmup_epochs=config.warmup_epochs, close_mosaic=config.close_mosaic, plots=False,
-            trainer=Trainer,
+            optimizer=config.optimizer, lr0=config.lr0, warmup_epochs=config.warmup_epochs,
+            close_mosaic=config.close_mosaic, scale=config.scale, plots=False, trainer=Trainer,
         )
     write_summary(run, config, data_summary, time.time() - started)
     return run

@@ -1,4 +1,4 @@
-"""Training on the CPU: the precision the config asks for is the one the network trains in."""
+"""Training on the CPU: the precision and augmentation the config asks for are the ones the network trains with."""
 
 import json
 from collections.abc import Callable
@@ -27,17 +27,17 @@ def convolution_dtypes_during(run: Callable[[], Path]) -> tuple[Path, set[torch.
         handle.remove()
 
 
-@pytest.mark.parametrize(("precision", "expected"), [
-    ("bf16", {torch.bfloat16, torch.float32}),  # training batches in bf16, validation in f32
-    ("f32", {torch.float32}),
+@pytest.mark.parametrize(("precision", "expected", "scale"), [
+    ("bf16", {torch.bfloat16, torch.float32}, 0.5),  # training batches in bf16, validation in f32
+    ("f32", {torch.float32}, 0.9),
 ])
-def test_cpu_training_computes_in_the_precision_the_config_names(
-        prepared: Path, tmp_path: Path, precision: str, expected: set[torch.dtype]) -> None:
+def test_cpu_training_runs_in_the_precision_and_scale_the_config_names(
+        prepared: Path, tmp_path: Path, precision: str, expected: set[torch.dtype], scale: float) -> None:
     config = TrainingConfig.model_validate({
         "shared_dir": tmp_path / "no-shared", "data_dir": tmp_path / "lists", "run_dir": tmp_path / "runs",
         "name": precision, "pack": PackSettings(folder=tmp_path / "pack", prepared_dir=prepared, max_side=320),
         "init": str(shipped_model_path("pytorch")), "imgsz": 160, "epochs": 1, "batch": 4, "workers": 0,
-        "threads": 2, "cpu_precision": precision})
+        "threads": 2, "cpu_precision": precision, "scale": scale})
     pack(prepared, config.pack)  # type: ignore[arg-type]
 
     run, dtypes = convolution_dtypes_during(lambda: train(config))
@@ -45,5 +45,7 @@ def test_cpu_training_computes_in_the_precision_the_config_names(
     assert dtypes == expected
     summary = json.loads((run / "summary.json").read_text())
     assert summary["epochs_completed"] == 1 and summary["config"]["cpu_precision"] == precision
-    weights = torch.load(run / "weights" / "last.pt", weights_only=False)["model"].float()
+    checkpoint = torch.load(run / "weights" / "last.pt", weights_only=False)
+    assert checkpoint["train_args"]["scale"] == scale  # what ultralytics' own trainer augmented with
+    weights = checkpoint["model"].float()
     assert all(torch.isfinite(p).all() for p in weights.parameters())
