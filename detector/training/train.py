@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 from ultralytics import YOLO
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn.tasks import DetectionModel, load_checkpoint
+from ultralytics.utils.torch_utils import strip_optimizer
 
 from detector.training.coco_yolov5 import load_yolov5_state_dict, transfer_backbone
 from detector.training.dataset import CLASS_NAMES, default_sources, prepare
@@ -78,6 +80,11 @@ class TrainingConfig(BaseModel):
                                           "convention the larger sources outvote.")
     dedup_distance: int = Field(4, ge=0, le=64, description="Max dHash Hamming distance treated as a near-duplicate.")
     seed: int = Field(0, description="Random seed for ultralytics.")
+    keep_dir: Path | None = Field(
+        None, description="A folder outside run_dir (e.g. in git, models/in-training/NAME/) that holds copies of "
+                          "the run's last.pt, best.pt (without optimizer state) and results.csv, refreshed after "
+                          "every epoch, so that a schedule longer than one session survives a machine that loses "
+                          "runs/; --resume restores them from here when run_dir has no last.pt.")
 
     @field_validator("imgsz")
     @classmethod
@@ -173,8 +180,11 @@ def train(config: TrainingConfig, resume: bool = False) -> Path:
     data_summary = prepare_data(config)
     started = time.time()
     if resume:
+        if not last.is_file() and config.keep_dir is not None and (config.keep_dir / "last.pt").is_file():
+            restore_kept(config.keep_dir, run)
         if not last.is_file():
-            raise FileNotFoundError(f"nothing to resume: {last} does not exist")
+            kept = f" and keep_dir ({config.keep_dir}) holds no last.pt" if config.keep_dir is not None else ""
+            raise FileNotFoundError(f"nothing to resume: {last} does not exist{kept}")
         _cpu_settings(YOLO(str(last)), config).train(resume=True, trainer=Trainer)
     else:
         model = _cpu_settings(YOLO(str(initial_checkpoint(config))), config)
@@ -216,7 +226,38 @@ def _cpu_settings(model: YOLO, config: TrainingConfig) -> YOLO:
     model.add_callback("on_train_epoch_start", lambda trainer: torch.set_num_threads(threads))
     if config.cpu_precision == "bf16":
         model.add_callback("on_train_start", _autocast_on_cpu)
+    if config.keep_dir is not None:
+        keep_dir = config.keep_dir
+        model.add_callback("on_model_save", lambda trainer: keep_copies(Path(trainer.save_dir), keep_dir))
     return model
+
+
+# Paths inside the run folder, last.pt last: a kept last.pt has its epoch's results.csv beside it.
+KEPT = ("results.csv", "weights/best.pt", "weights/last.pt")
+
+
+def keep_copies(run: Path, keep_dir: Path) -> None:
+    """Copy the run's last.pt, best.pt (stripped of optimizer state) and results.csv into keep_dir."""
+    keep_dir.mkdir(parents=True, exist_ok=True)
+    for inside in KEPT:
+        source, target = run / inside, keep_dir / Path(inside).name
+        if not source.is_file() or (target.is_file() and target.stat().st_mtime >= source.stat().st_mtime):
+            continue  # best.pt is rewritten only in epochs that improve on it
+        # Through a temporary name, so that a session ending mid-copy leaves the previous copy whole.
+        partial = target.with_name(target.name + ".partial")
+        shutil.copyfile(source, partial)
+        if target.name == "best.pt":
+            strip_optimizer(partial)  # half the size; only last.pt resumes
+        partial.replace(target)
+
+
+def restore_kept(keep_dir: Path, run: Path) -> None:
+    """Put the kept copies back into the run folder that --resume reads."""
+    for inside in KEPT:
+        if (keep_dir / Path(inside).name).is_file():
+            (run / inside).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(keep_dir / Path(inside).name, run / inside)
+    log.info("restored %s into %s to resume", keep_dir, run)
 
 
 def _autocast_on_cpu(trainer: DetectionTrainer) -> None:

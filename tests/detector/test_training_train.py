@@ -1,11 +1,17 @@
-"""Training on the CPU: the precision and augmentation the config asks for are the ones the network trains with."""
+"""Training on the CPU: the precision and augmentation the config asks for are the ones the network trains with,
+and a schedule cut short resumes from the copies kept outside the run folder."""
 
 import json
+import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from detector import shipped_model_path
 from detector.training.pack import PackSettings, pack
@@ -49,3 +55,48 @@ def test_cpu_training_runs_in_the_precision_and_scale_the_config_names(
     assert checkpoint["train_args"]["scale"] == scale  # what ultralytics' own trainer augmented with
     weights = checkpoint["model"].float()
     assert all(torch.isfinite(p).all() for p in weights.parameters())
+
+
+def small_run(prepared: Path, tmp_path: Path, **settings: object) -> TrainingConfig:
+    config = TrainingConfig.model_validate({
+        "shared_dir": tmp_path / "no-shared", "data_dir": tmp_path / "lists", "run_dir": tmp_path / "runs",
+        "name": "kept", "pack": PackSettings(folder=tmp_path / "pack", prepared_dir=prepared, max_side=320),
+        "init": str(shipped_model_path("pytorch")), "imgsz": 160, "batch": 4, "workers": 0, "threads": 2,
+        **settings})
+    pack(prepared, config.pack)  # type: ignore[arg-type]
+    return config
+
+
+def test_a_schedule_cut_short_resumes_on_a_new_machine_from_the_kept_copies(prepared: Path, tmp_path: Path) -> None:
+    config = small_run(prepared, tmp_path, epochs=5, keep_dir=tmp_path / "kept")
+    kept = tmp_path / "kept"
+    config_file = tmp_path / "training.yaml"
+    config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+
+    # A session that ends during the schedule: the training process is killed once an epoch is kept.
+    process = subprocess.Popen([sys.executable, "-m", "detector.training", "--config", str(config_file)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not (kept / "last.pt").is_file() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        process.kill()
+        process.wait()
+    kept_epoch = torch.load(kept / "last.pt", weights_only=False)["epoch"]  # ultralytics counts from 0
+    assert kept_epoch < 4, "the run finished before it could be cut short"
+    assert len((kept / "results.csv").read_text().splitlines()) == kept_epoch + 2  # a header and a row an epoch
+    assert torch.load(kept / "best.pt", weights_only=False)["optimizer"] is None  # only last.pt resumes
+
+    shutil.rmtree(config.run_dir)  # the new machine has no runs/
+    run = train(config, resume=True)
+
+    assert json.loads((run / "summary.json").read_text())["epochs_completed"] == 5  # the kept rows restored too
+    assert torch.load(kept / "last.pt", weights_only=False)["epoch"] == 4  # the copies followed the new epochs
+
+
+def test_resume_without_a_run_or_a_kept_copy_says_what_is_missing(prepared: Path, tmp_path: Path) -> None:
+    config = small_run(prepared, tmp_path, epochs=1, keep_dir=tmp_path / "kept")
+
+    with pytest.raises(FileNotFoundError, match="keep_dir .* holds no last.pt"):
+        train(config, resume=True)
