@@ -33,18 +33,24 @@ def convolution_dtypes_during(run: Callable[[], Path]) -> tuple[Path, set[torch.
         handle.remove()
 
 
+def small_run(prepared: Path, tmp_path: Path, **settings: object) -> TrainingConfig:
+    """A training config for a few seconds' run on the prepared photos, packed; settings override its fields."""
+    config = TrainingConfig.model_validate({
+        "shared_dir": tmp_path / "no-shared", "data_dir": tmp_path / "lists", "run_dir": tmp_path / "runs",
+        "name": "small", "pack": PackSettings(folder=tmp_path / "pack", prepared_dir=prepared, max_side=320),
+        "init": str(shipped_model_path("pytorch")), "imgsz": 160, "batch": 4, "workers": 0, "threads": 2,
+        **settings})
+    pack(prepared, config.pack)  # type: ignore[arg-type]
+    return config
+
+
 @pytest.mark.parametrize(("precision", "expected", "scale"), [
     ("bf16", {torch.bfloat16, torch.float32}, 0.5),  # training batches in bf16, validation in f32
     ("f32", {torch.float32}, 0.9),
 ])
 def test_cpu_training_runs_in_the_precision_and_scale_the_config_names(
         prepared: Path, tmp_path: Path, precision: str, expected: set[torch.dtype], scale: float) -> None:
-    config = TrainingConfig.model_validate({
-        "shared_dir": tmp_path / "no-shared", "data_dir": tmp_path / "lists", "run_dir": tmp_path / "runs",
-        "name": precision, "pack": PackSettings(folder=tmp_path / "pack", prepared_dir=prepared, max_side=320),
-        "init": str(shipped_model_path("pytorch")), "imgsz": 160, "epochs": 1, "batch": 4, "workers": 0,
-        "threads": 2, "cpu_precision": precision, "scale": scale})
-    pack(prepared, config.pack)  # type: ignore[arg-type]
+    config = small_run(prepared, tmp_path, name=precision, epochs=1, cpu_precision=precision, scale=scale)
 
     run, dtypes = convolution_dtypes_during(lambda: train(config))
 
@@ -57,19 +63,9 @@ def test_cpu_training_runs_in_the_precision_and_scale_the_config_names(
     assert all(torch.isfinite(p).all() for p in weights.parameters())
 
 
-def small_run(prepared: Path, tmp_path: Path, **settings: object) -> TrainingConfig:
-    config = TrainingConfig.model_validate({
-        "shared_dir": tmp_path / "no-shared", "data_dir": tmp_path / "lists", "run_dir": tmp_path / "runs",
-        "name": "kept", "pack": PackSettings(folder=tmp_path / "pack", prepared_dir=prepared, max_side=320),
-        "init": str(shipped_model_path("pytorch")), "imgsz": 160, "batch": 4, "workers": 0, "threads": 2,
-        **settings})
-    pack(prepared, config.pack)  # type: ignore[arg-type]
-    return config
-
-
 def test_a_schedule_cut_short_resumes_on_a_new_machine_from_the_kept_copies(prepared: Path, tmp_path: Path) -> None:
-    config = small_run(prepared, tmp_path, epochs=5, keep_dir=tmp_path / "kept")
     kept = tmp_path / "kept"
+    config = small_run(prepared, tmp_path, epochs=5, keep_dir=kept)
     config_file = tmp_path / "training.yaml"
     config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
 
