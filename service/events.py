@@ -13,6 +13,7 @@ from typing import Literal
 from service.config import EventSettings
 
 UNATTACHED_TRACK = -1  # cigarettes seen with no person box are tracked together under this id
+TIME_TOLERANCE_S = 1e-6  # timestamps are frame index / fps: 73/30 - 13/30 is 1.9999999999999998, and it must count as 2 s
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class EventTracker:
         s = self.settings
         hits = sum(1 for _, hit in track.history if hit)
         assert track.episode_start is not None
-        if hits < s.min_hits or t - track.episode_start < s.min_duration_s:
+        if hits < s.min_hits or t - track.episode_start < s.min_duration_s - TIME_TOLERANCE_S:
             return False
         # One event per person: an open or recent event on the same spot (an id switch) suppresses this one. Cigarettes
         # no person explains may belong to any smoker in view, so they never make a second event beside another.

@@ -31,6 +31,15 @@ def test_steady_smoker_confirmed_once_after_min_duration_and_ends_after_gap():
     assert ended.end_t == pytest.approx(9.8) and ended.t == pytest.approx(12.8)
 
 
+def test_evidence_spanning_exactly_min_duration_is_confirmed_despite_float_timestamps():
+    # frames 13..73 at 30 fps span exactly 2 s, though 73/30 - 13/30 < 2.0 in floating point
+    tracker = EventTracker(EventSettings(min_hits=4, window_frames=10, min_duration_s=2.0))
+    updates = run(tracker, 30, 74 / 30, lambda t: 0.8 if t >= 13 / 30 - 1e-9 else None)  # frames 0..73
+    assert kinds(updates) == ["confirmed"]
+    confirmed = next(u for u in updates if u.kind == "confirmed")
+    assert confirmed.confirmed_t == 73 / 30
+
+
 def test_person_standing_still_is_caught():
     # the same box in every frame (no motion at all) must still open an event
     tracker = EventTracker(EventSettings())
