@@ -21,6 +21,7 @@ from ultralytics.utils.torch_utils import strip_optimizer
 
 from detector.training.coco_yolov5 import load_yolov5_state_dict, transfer_backbone
 from detector.training.dataset import CLASS_NAMES, default_sources, prepare
+from detector.training.degrade import CameraDegradation, DegradeSettings
 from detector.training.pack import PackSettings, lists_from_pack, pack
 from detector.training.widen import widen
 
@@ -73,6 +74,10 @@ class TrainingConfig(BaseModel):
                                                      "[1 - scale, 1 + scale] (ultralytics' default 0.5). Larger "
                                                      "values show the network smaller cigarettes, as in wide "
                                                      "camera views, than the close-up photos hold.")
+    degrade: DegradeSettings | None = Field(
+        None, description="Make each training image look like a camera frame (lost resolution, motion blur, noise, "
+                          "grayscale, JPEG compression; detector/training/degrade.py) with the chances given here; "
+                          "None trains on the photos as they are.")
     person_conf: float = Field(0.35, gt=0, lt=1, description="Score above which the COCO model's persons become labels.")
     source_repeats: dict[str, PositiveInt] = Field(
         default_factory=dict, description="Times each training source (e.g. cigarette-wpb75-train) is listed per "
@@ -185,7 +190,7 @@ def train(config: TrainingConfig, resume: bool = False) -> Path:
         if not last.is_file():
             kept = f" and keep_dir ({config.keep_dir}) holds no last.pt" if config.keep_dir is not None else ""
             raise FileNotFoundError(f"nothing to resume: {last} does not exist{kept}")
-        _cpu_settings(YOLO(str(last)), config).train(resume=True, trainer=Trainer)
+        _cpu_settings(YOLO(str(last)), config).train(resume=True, trainer=trainer_for(config))
     else:
         model = _cpu_settings(YOLO(str(initial_checkpoint(config))), config)
         model.train(
@@ -194,18 +199,36 @@ def train(config: TrainingConfig, resume: bool = False) -> Path:
             cache="ram" if config.cache else False,
             project=str(config.run_dir.resolve()), name=config.name, exist_ok=True, seed=config.seed,
             optimizer=config.optimizer, lr0=config.lr0, warmup_epochs=config.warmup_epochs,
-            close_mosaic=config.close_mosaic, scale=config.scale, plots=False, trainer=Trainer,
+            close_mosaic=config.close_mosaic, scale=config.scale, plots=False, trainer=trainer_for(config),
         )
     write_summary(run, config, data_summary, time.time() - started)
     return run
 
 
 class Trainer(DetectionTrainer):
-    """ultralytics' detection trainer, reading its results.csv with the standard library.
+    """ultralytics' detection trainer, with the training images degraded as camera frames where a run asks for
+    it, and reading its results.csv with the standard library.
 
     ultralytics imports polars only for that (into every checkpoint it saves), and polars is a 54 MB
     wheel: more than one call to the borrowed GPU machine can carry beside the repository.
     """
+
+    # ultralytics makes the trainer itself from the class it is given, so a run's settings ride on the class.
+    degradation: CameraDegradation | None = None
+
+    def build_dataset(self, img_path: str, mode: str = "train", batch: int | None = None) -> Any:
+        dataset = super().build_dataset(img_path, mode, batch)
+        if mode == "train":
+            self._add_degradation(dataset)
+        return dataset
+
+    def _close_dataloader_mosaic(self) -> None:
+        super()._close_dataloader_mosaic()
+        self._add_degradation(self.train_loader.dataset)  # closing mosaic rebuilt the transforms without it
+
+    def _add_degradation(self, dataset: Any) -> None:
+        if self.degradation is not None:
+            dataset.transforms.insert(-1, self.degradation)  # on the finished image, before it is formatted
 
     def read_results_csv(self) -> dict[str, list[float]]:
         if not self.csv.is_file():
@@ -213,6 +236,13 @@ class Trainer(DetectionTrainer):
         with self.csv.open(newline="") as file:
             rows = [{k.strip(): float(v) for k, v in row.items()} for row in csv.DictReader(file)]
         return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
+
+
+def trainer_for(config: TrainingConfig) -> type[Trainer]:
+    """The trainer class ultralytics should make for this run."""
+    if config.degrade is None:
+        return Trainer
+    return type("DegradingTrainer", (Trainer,), {"degradation": CameraDegradation(config.degrade)})
 
 
 def _cpu_settings(model: YOLO, config: TrainingConfig) -> YOLO:
