@@ -189,6 +189,8 @@ def compare(
     write_comparison_html(comparison, out / "comparison.html")
     for metric in comparison["metrics"]:
         typer.echo(f"{metric['name']:<28} {metric['a']!s:>10} {metric['b']!s:>10}  {metric['change'] or ''}")
+    if comparison["frame_ap_difference"]:
+        typer.echo(f"frame AP, B - A, clips resampled: {comparison['frame_ap_difference']['text']}")
     typer.echo(f"comparison: {out / 'comparison.html'}")
 
 

@@ -14,11 +14,15 @@ Definitions (also in ``evaluation/LABELS.md``):
 - Frame metrics: a frame is predicted positive when ``score >= threshold`` and truly positive when ``t_s`` lies inside a
   labeled smoking interval (closed range, no tolerance); frames inside an ignore span are left out.
 - Videos whose run failed (``VideoRun.error``) or that have no run are listed with their error and left out of all totals.
+- Paired comparison of two models' frame-level average precision on the same clips: the clips are drawn with
+  replacement (a bootstrap over clips, since frames of one clip are not independent), both models are scored on each
+  draw, and the interval is the central ``confidence`` share of the differences B - A.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,6 +113,24 @@ class FramePRPoint:
     recall: float | None
 
 
+@dataclass(frozen=True)
+class PairedDifference:
+    """Frame-level average precision of model B minus model A on the same clips, with a bootstrap interval."""
+
+    a: float
+    b: float
+    difference: float
+    low: float
+    high: float
+    confidence: float
+    clips: int
+    resamples: int
+
+    def describe(self) -> str:
+        return (f"{self.difference:+.3f} ({self.confidence:.0%} interval {self.low:+.3f} to {self.high:+.3f}, "
+                f"{self.clips} clips, {self.resamples} draws with a smoking frame)")
+
+
 @dataclass
 class VideoResult:
     """One video: its labels, its run, and how the events were counted. ``match`` is None when the video was left out."""
@@ -189,8 +211,8 @@ def event_metrics(videos: Sequence[VideoResult]) -> EventMetrics:
     )
 
 
-def _inside(t: float, spans: Iterable[LabeledInterval]) -> bool:
-    return any(s.start_s <= t <= s.end_s for s in spans)
+def _inside(t: float, spans: Iterable[tuple[float, float]]) -> bool:
+    return any(start <= t <= end for start, end in spans)
 
 
 def _labeled_frames(videos: Sequence[VideoResult]) -> tuple[list[tuple[float, bool]], int]:
@@ -200,12 +222,11 @@ def _labeled_frames(videos: Sequence[VideoResult]) -> tuple[list[tuple[float, bo
     for v in videos:
         if v.match is None:
             continue
-        smoking, ignores = v.smoking_intervals, v.ignore_spans
-        for frame in v.frames:
-            if _inside(frame.t_s, ignores):
-                excluded += 1
-            else:
-                scored.append((frame.score, _inside(frame.t_s, smoking)))
+        counted = scored_frames(((f.t_s, f.score) for f in v.frames),
+                                [(i.start_s, i.end_s) for i in v.smoking_intervals],
+                                [(i.start_s, i.end_s) for i in v.ignore_spans])
+        excluded += len(v.frames) - len(counted)
+        scored += counted
     return scored, excluded
 
 
@@ -225,7 +246,14 @@ def frame_pr_curve(videos: Sequence[VideoResult], max_points: int = MAX_CURVE_PO
     Frames scoring 0 are never predicted positive. Average precision is sum((R_k - R_k-1) * P_k) over all thresholds;
     None when no frame is truly positive.
     """
-    scored, _ = _labeled_frames(videos)
+    points, average_precision = _pr_points(_labeled_frames(videos)[0])
+    if len(points) > max_points:
+        step = (len(points) - 1) / (max_points - 1)
+        points = [points[round(k * step)] for k in range(max_points)]
+    return points, average_precision
+
+
+def _pr_points(scored: Sequence[tuple[float, bool]]) -> tuple[list[FramePRPoint], float | None]:
     positives = sum(1 for _, positive in scored if positive)
     ordered = sorted((s for s in scored if s[0] > 0), key=lambda s: -s[0])
     points: list[FramePRPoint] = []
@@ -241,10 +269,38 @@ def frame_pr_curve(videos: Sequence[VideoResult], max_points: int = MAX_CURVE_PO
         if recall is not None:
             average_precision += (recall - previous_recall) * precision
             previous_recall = recall
-    if len(points) > max_points:
-        step = (len(points) - 1) / (max_points - 1)
-        points = [points[round(k * step)] for k in range(max_points)]
     return points, (average_precision if positives else None)
+
+
+def paired_frame_ap(clips_a: Mapping[str, Sequence[tuple[float, bool]]], clips_b: Mapping[str, Sequence[tuple[float, bool]]],
+                    resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> PairedDifference | None:
+    """B's frame-level AP minus A's over the clips both scored, (score, truly positive) per counted frame, with a
+    bootstrap interval over clips; None when no clip is in both or no frame is truly positive."""
+    names = sorted(set(clips_a) & set(clips_b))
+    a = _pr_points([f for n in names for f in clips_a[n]])[1]
+    b = _pr_points([f for n in names for f in clips_b[n]])[1]
+    if a is None or b is None:
+        return None
+    rng = random.Random(seed)
+    differences = []
+    for _ in range(resamples):
+        draw = [rng.choice(names) for _ in names]
+        draw_a = _pr_points([f for n in draw for f in clips_a[n]])[1]
+        draw_b = _pr_points([f for n in draw for f in clips_b[n]])[1]
+        if draw_a is not None and draw_b is not None:  # a draw without a smoking clip has no AP
+            differences.append(draw_b - draw_a)
+    differences.sort()
+    tail = (1 - confidence) / 2
+    low = differences[int(tail * (len(differences) - 1))]
+    high = differences[math.ceil((1 - tail) * (len(differences) - 1))]
+    return PairedDifference(a, b, b - a, low, high, confidence, len(names), len(differences))
+
+
+def scored_frames(frame_scores: Iterable[tuple[float, float]], smoking: Iterable[tuple[float, float]],
+                  ignore: Iterable[tuple[float, float]]) -> list[tuple[float, bool]]:
+    """(score, truly positive) for each (t_s, score) of one clip outside its ignore spans; spans are (start_s, end_s)."""
+    smoking, ignore = list(smoking), list(ignore)
+    return [(score, _inside(t, smoking)) for t, score in frame_scores if not _inside(t, ignore)]
 
 
 def evaluate(

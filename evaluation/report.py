@@ -37,7 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.labels import LabeledInterval
-from evaluation.metrics import EvaluationResult, EventMetrics, SweepResult, SweepRow, VideoResult
+from evaluation.metrics import (
+    EvaluationResult,
+    EventMetrics,
+    SweepResult,
+    SweepRow,
+    VideoResult,
+    paired_frame_ap,
+    scored_frames,
+)
 
 SCHEMA = "smokewatch.evaluation/1"
 COMPARISON_SCHEMA = "smokewatch.evaluation-comparison/1"
@@ -660,15 +668,26 @@ def build_comparison(report_a: Mapping[str, Any], report_b: Mapping[str, Any], l
         notes.append(f"matching tolerances differ: {tolerance_a} s vs {tolerance_b} s")
     if report_a["summary"]["frames"].get("threshold") != report_b["summary"]["frames"].get("threshold"):
         notes.append("frame thresholds differ, so frame precision and recall are not like for like")
+    paired = paired_frame_ap(_clip_frames(videos_a), _clip_frames(videos_b))
     return {
         "schema": COMPARISON_SCHEMA,
         "a": {"label": label_a, "model": report_a.get("model", "")},
         "b": {"label": label_b, "model": report_b.get("model", "")},
         "metrics": metrics,
+        "frame_ap_difference": None if paired is None else {**asdict(paired), "text": paired.describe()},
         "videos": [{"video": name, "a": _video_counts(videos_a.get(name)), "b": _video_counts(videos_b.get(name))}
                    for name in sorted(set(videos_a) | set(videos_b))],
         "notes": notes,
     }
+
+
+def _clip_frames(videos: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple[float, bool]]]:
+    """Each evaluated clip's counted frames, (score, truly positive), from a report's video entries."""
+    def spans(video: Mapping[str, Any], kind: str) -> list[tuple[float, float]]:
+        return [(label["start_s"], label["end_s"]) for label in video["labels"] if label["kind"] == kind]
+
+    return {name: scored_frames(video["frame_scores"], spans(video, "smoking"), spans(video, "ignore"))
+            for name, video in videos.items() if video["evaluated"]}
 
 
 def _compare_cell(a: Any, b: Any, higher_is: str | None, style: str = "") -> str:
@@ -696,6 +715,10 @@ def render_comparison_html(comparison: Mapping[str, Any]) -> str:
         rows.append([_esc(m["name"]), _esc(_fmt(m["a"], style)), _esc(_fmt(m["b"], style)), _esc(delta_text)])
         classes.append(m["change"] if m["change"] in ("better", "worse") else "")
     out.append("<h2>Summary</h2>" + _table(["measure", _esc(a["label"]), _esc(b["label"]), "change"], rows, classes))
+    if comparison["frame_ap_difference"]:
+        out.append(f'<p>Frame average precision, {_esc(b["label"])} minus {_esc(a["label"])}, clips resampled: '
+                   f'{_esc(comparison["frame_ap_difference"]["text"])}. An interval that holds 0 does not tell the two '
+                   "apart on these clips.</p>")
     video_rows = []
     for v in comparison["videos"]:
         va, vb = v["a"] or {}, v["b"] or {}

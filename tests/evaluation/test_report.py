@@ -124,7 +124,7 @@ def test_comparison_marks_better_and_worse(tmp_path: Path) -> None:
     report_b = build_report(evaluate(labels(), runs(0.8)), model="new")
     comparison = build_comparison(report_a, report_b, "old", "new")
     assert comparison["schema"] == COMPARISON_SCHEMA
-    assert list(comparison) == ["schema", "a", "b", "metrics", "videos", "notes"]
+    assert list(comparison) == ["schema", "a", "b", "metrics", "frame_ap_difference", "videos", "notes"]
     by_name = {m["name"]: m for m in comparison["metrics"]}
     assert (by_name["false alarms (FP)"]["a"], by_name["false alarms (FP)"]["b"]) == (1, 0)
     assert by_name["false alarms (FP)"]["change"] == "better" and by_name["false alarms (FP)"]["delta"] == -1
@@ -133,8 +133,11 @@ def test_comparison_marks_better_and_worse(tmp_path: Path) -> None:
     worse = build_comparison(report_b, report_a, "new", "old")
     assert {m["name"]: m["change"] for m in worse["metrics"]}["false alarms (FP)"] == "worse"
     assert comparison["notes"] == []
+    # the two runs score the same frames alike: no difference in frame AP, on every draw
+    assert comparison["frame_ap_difference"]["difference"] == comparison["frame_ap_difference"]["high"] == 0.0
     page = write_comparison_html(worse, tmp_path / "cmp.html").read_text(encoding="utf-8")
     assert 'class="worse"' in page and "false alarms (FP)" in page
+    assert "Frame average precision, old minus new, clips resampled: +0.000" in page
     assert not re.search(r"https?://|<link|<script", page)
 
 
