@@ -275,7 +275,8 @@ def _pr_points(scored: Sequence[tuple[float, bool]]) -> tuple[list[FramePRPoint]
 def paired_frame_ap(clips_a: Mapping[str, Sequence[tuple[float, bool]]], clips_b: Mapping[str, Sequence[tuple[float, bool]]],
                     resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> PairedDifference | None:
     """B's frame-level AP minus A's over the clips both scored, (score, truly positive) per counted frame, with a
-    bootstrap interval over clips; None when no clip is in both or no frame is truly positive."""
+    bootstrap interval over clips; None when no clip is in both, no frame is truly positive, or no draw held a
+    truly positive frame."""
     names = sorted(set(clips_a) & set(clips_b))
     a = _pr_points([f for n in names for f in clips_a[n]])[1]
     b = _pr_points([f for n in names for f in clips_b[n]])[1]
@@ -289,6 +290,8 @@ def paired_frame_ap(clips_a: Mapping[str, Sequence[tuple[float, bool]]], clips_b
         draw_b = _pr_points([f for n in draw for f in clips_b[n]])[1]
         if draw_a is not None and draw_b is not None:  # a draw without a smoking clip has no AP
             differences.append(draw_b - draw_a)
+    if not differences:
+        return None
     differences.sort()
     tail = (1 - confidence) / 2
     low = differences[int(tail * (len(differences) - 1))]

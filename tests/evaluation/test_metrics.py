@@ -37,6 +37,11 @@ def test_only_clips_in_both_count_and_no_smoking_frame_means_no_figure() -> None
     assert paired_frame_ap(a, b, resamples=50).clips == 12  # type: ignore[union-attr]
     negatives = {"c": [(0.5, False)]}
     assert paired_frame_ap(negatives, negatives) is None
+    # One smoking clip among 31: a single draw of 31 clips misses it about a third of the time, and then there is no
+    # interval to give.
+    rare = {**{f"n{k}": [(0.5, False)] for k in range(30)}, "s": [(0.9, True)]}
+    results = [paired_frame_ap(rare, rare, resamples=1, seed=seed) for seed in range(20)]
+    assert None in results and any(r is not None and r.resamples == 1 for r in results)
 
 
 def test_scored_frames_leave_out_ignore_spans_and_mark_smoking_ones() -> None:
