@@ -56,7 +56,7 @@ def _video_report(labels_file: Path, videos_dir: Path, config: Path | None, came
     from evaluation.metrics import evaluate
     from evaluation.metrics import sweep as run_sweep
     from evaluation.report import build_report
-    from evaluation.runner import SWEEP_SCORE_FLOOR, default_grid, person_frame_recall, record_videos, rescorer
+    from evaluation.runner import VIDEO_SCORE_FLOOR, default_grid, person_frame_recall, record_videos, rescorer
 
     try:
         labels = load_labels(labels_file, videos_dir)
@@ -66,14 +66,14 @@ def _video_report(labels_file: Path, videos_dir: Path, config: Path | None, came
         typer.secho(problem, err=True, fg=typer.colors.YELLOW)
     settings, template = _settings(config, camera, model)
     template = template or CameraConfig(id="video", source="video")
-    events = template.events
-    recording = settings.detector
-    if sweep:
-        floor = min(settings.detector.cigarette_conf, SWEEP_SCORE_FLOOR)
-        recording = recording.model_copy(update={"cigarette_conf": floor})
-        # Scores between the floor and the configured detector threshold must not count at the configured point.
-        events = events.model_copy(update={"min_score": max(events.min_score, settings.detector.cigarette_conf)})
-        template = template.model_copy(update={"events": events})
+    # Cigarettes are recorded down to the floor whether or not the sweep runs, so that frame-level AP (and the
+    # comparison's paired difference) covers the same score range in `videos`, `videos --no-sweep` and `compare`.
+    recording = settings.detector.model_copy(
+        update={"cigarette_conf": min(settings.detector.cigarette_conf, VIDEO_SCORE_FLOOR)})
+    # Scores between the floor and the configured detector threshold must not count at the configured point.
+    events = template.events.model_copy(
+        update={"min_score": max(template.events.min_score, settings.detector.cigarette_conf)})
+    template = template.model_copy(update={"events": events})
     try:
         detector = Detector(recording)
     except (ModelLoadError, ValueError) as error:

@@ -124,15 +124,16 @@ def person_frame_recall(recorded: list[RecordedVideo], labels: LabelSet) -> floa
     return found / inside if inside else None
 
 
-# Evidence is recorded down to this cigarette score so the sweep can look below the shipped threshold. The configured
-# operating point is unchanged by it: NMS is per class and the event logic keeps only scores >= min_score.
-SWEEP_SCORE_FLOOR = 0.1
+# Evidence is recorded down to this cigarette score so the sweep and frame-level AP can look below the shipped
+# threshold. The configured operating point is unchanged by it: NMS is per class and the event logic keeps only
+# scores >= min_score.
+VIDEO_SCORE_FLOOR = 0.1
 
 
 def default_grid() -> list[dict[str, Any]]:
     """Confidence × event-timing settings; each point overrides these fields of the configured EventSettings."""
     return [{"min_score": min_score, "min_hits": min_hits, "window_frames": 10, "min_duration_s": min_duration}
-            for min_score in (SWEEP_SCORE_FLOOR, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
+            for min_score in (VIDEO_SCORE_FLOOR, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
             for min_hits in (2, 3, 4, 6)
             for min_duration in (1.0, 2.0, 3.0)]
 

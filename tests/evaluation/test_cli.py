@@ -99,6 +99,23 @@ def test_compare_two_configs_side_by_side(shared_videos, tmp_path):
     assert (tmp_path / "cmp" / "comparison.html").read_text().count("<tr") > 3
 
 
+@pytest.mark.slow
+def test_compare_measures_frame_ap_as_evaluate_videos_does(shared_videos, tmp_path):
+    labels = labels_for(shared_videos, tmp_path / "labels.csv", [SHORT_SMOKING])
+    result = runner.invoke(app, ["evaluate", "videos", "--labels", str(labels), "--videos", str(shared_videos),
+                                 "--out", str(tmp_path / "report"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    frames = json.loads((tmp_path / "report" / "report.json").read_text())["summary"]["frames"]
+    result = runner.invoke(app, ["evaluate", "compare", "--labels", str(labels), "--videos", str(shared_videos),
+                                 "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    comparison = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    frame_ap = next(m for m in comparison["metrics"] if m["name"] == "frame average precision")
+    # Scores below the shipped threshold are part of the curve in both commands.
+    assert frame_ap["a"] == frame_ap["b"] == pytest.approx(frames["average_precision"], abs=1e-6)
+    assert comparison["frame_ap_difference"]["difference"] == 0
+
+
 def test_images_with_an_impossible_view_size_fail_clearly(tmp_path):
     result = runner.invoke(app, ["evaluate", "images", "--data", str(tmp_path / "set.yaml"), "--extra-size", "5000"])
     assert result.exit_code == 2 and "extra_sizes must each be 64-1920 pixels, got [5000]" in result.output
