@@ -624,6 +624,7 @@ _COMPARED = [
     ("frame precision", ("frames", "precision"), "higher"),
     ("frame recall", ("frames", "recall"), "higher"),
     ("frame average precision", ("frames", "average_precision"), "higher"),
+    ("persons found in smoking frames", ("person_frame_recall",), "higher"),
     ("videos evaluated", ("videos",), None),
     ("labeled smoking intervals", ("intervals",), None),
 ]

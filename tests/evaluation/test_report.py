@@ -122,6 +122,7 @@ def test_html_marks_missing_thumbnails(tmp_path: Path) -> None:
 def test_comparison_marks_better_and_worse(tmp_path: Path) -> None:
     report_a = build_report(evaluate(labels(), runs()), model="old")
     report_b = build_report(evaluate(labels(), runs(0.8)), model="new")
+    report_a["summary"]["person_frame_recall"], report_b["summary"]["person_frame_recall"] = 0.9, 0.8
     comparison = build_comparison(report_a, report_b, "old", "new")
     assert comparison["schema"] == COMPARISON_SCHEMA
     assert list(comparison) == ["schema", "a", "b", "metrics", "frame_ap_difference", "videos", "notes"]
@@ -130,6 +131,7 @@ def test_comparison_marks_better_and_worse(tmp_path: Path) -> None:
     assert by_name["false alarms (FP)"]["change"] == "better" and by_name["false alarms (FP)"]["delta"] == -1
     assert by_name["event recall"]["change"] == "same"
     assert by_name["event precision"]["change"] == "better"
+    assert by_name["persons found in smoking frames"]["change"] == "worse"
     worse = build_comparison(report_b, report_a, "new", "old")
     assert {m["name"]: m["change"] for m in worse["metrics"]}["false alarms (FP)"] == "worse"
     assert comparison["notes"] == []
