@@ -170,28 +170,59 @@ def evaluate_images_command(
 
 @evaluate_app.command("compare")
 def compare(
-    labels: Annotated[Path, typer.Option(help="Labels CSV.")],
-    videos: Annotated[Path, typer.Option(help="Folder holding the labeled videos.")],
+    labels: Annotated[Path | None, typer.Option(help="Labels CSV (needed unless both sides are saved reports).")] = None,
+    videos: Annotated[Path | None, typer.Option(help="Folder holding the labeled videos (as --labels).")] = None,
     model_a: Annotated[Path | None, typer.Option(help="First model (default: shipped).")] = None,
     model_b: Annotated[Path | None, typer.Option(help="Second model (default: shipped).")] = None,
     config_a: Annotated[Path | None, typer.Option(help="First cameras file.")] = None,
     config_b: Annotated[Path | None, typer.Option(help="Second cameras file.")] = None,
+    report_a: Annotated[Path | None, typer.Option(help="A saved report.json of `evaluate videos` as the first side, "
+                                                       "instead of running a model.")] = None,
+    report_b: Annotated[Path | None, typer.Option(help="A saved report.json as the second side.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the comparison.")] = Path("evaluation-compare"),
 ) -> None:
-    """Two models or two configs on the same videos, side by side."""
+    """Two models, two configs or two saved reports on the same videos, side by side."""
     from evaluation.report import build_comparison, write_comparison_html, write_json
 
-    report_a, _ = _video_report(labels, videos, config_a, None, model_a, False, 1.0, True)
-    report_b, _ = _video_report(labels, videos, config_b, None, model_b, False, 1.0, True)
+    def side(name: str, report: Path | None, config: Path | None, model: Path | None) -> tuple[dict, str]:
+        if report is not None:
+            if config is not None or model is not None:
+                raise _fail(f"--report-{name} is a finished run: give it without --model-{name} or --config-{name}")
+            return _saved_report(report), str(report)
+        if labels is None or videos is None:
+            raise _fail(f"side {name.upper()} runs a model: give --labels and --videos, or --report-{name}")
+        return _video_report(labels, videos, config, None, model, False, 1.0, True)[0], str(model or config or name.upper())
+
+    first, label_a = side("a", report_a, config_a, model_a)
+    second, label_b = side("b", report_b, config_b, model_b)
     out.mkdir(parents=True, exist_ok=True)
-    comparison = build_comparison(report_a, report_b, str(model_a or config_a or "A"), str(model_b or config_b or "B"))
+    comparison = build_comparison(first, second, label_a, label_b)
     write_json(comparison, out / "comparison.json")
     write_comparison_html(comparison, out / "comparison.html")
     for metric in comparison["metrics"]:
-        typer.echo(f"{metric['name']:<28} {metric['a']!s:>10} {metric['b']!s:>10}  {metric['change'] or ''}")
+        typer.echo(f"{metric['name']:<32} {metric['a']!s:>10} {metric['b']!s:>10}  {metric['change'] or ''}")
+    for note in comparison["notes"]:
+        typer.secho(f"note: {note}", err=True, fg=typer.colors.YELLOW)
     if comparison["frame_ap_difference"]:
         typer.echo(f"frame AP, B - A, clips resampled: {comparison['frame_ap_difference']['text']}")
     typer.echo(f"comparison: {out / 'comparison.html'}")
+
+
+def _saved_report(path: Path) -> dict:
+    from evaluation.report import SCHEMA
+
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise _fail(f"{path}: cannot read the report ({error.strerror or error})") from None
+    except json.JSONDecodeError as error:
+        raise _fail(f"{path}: not JSON ({error.msg} at line {error.lineno}); give the report.json that "
+                    f"`smokewatch evaluate videos` writes") from None
+    if not isinstance(report, dict) or report.get("schema") != SCHEMA:
+        found = report.get("schema") if isinstance(report, dict) else type(report).__name__
+        raise _fail(f"{path}: not an evaluation report (schema {found!r}, expected {SCHEMA!r}); give the report.json "
+                    f"that `smokewatch evaluate videos` writes")
+    return report
 
 
 def _accuracy_table(data: list[Path], settings: DetectorSettings, weights: Path) -> list[dict[str, object]]:

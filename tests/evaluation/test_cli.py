@@ -106,14 +106,36 @@ def test_compare_measures_frame_ap_as_evaluate_videos_does(shared_videos, tmp_pa
                                  "--out", str(tmp_path / "report"), "--no-progress"])
     assert result.exit_code == 0, result.output
     frames = json.loads((tmp_path / "report" / "report.json").read_text())["summary"]["frames"]
+    # The shipped model run again (side A) against the saved report of the same model (side B).
     result = runner.invoke(app, ["evaluate", "compare", "--labels", str(labels), "--videos", str(shared_videos),
-                                 "--out", str(tmp_path / "cmp")])
+                                 "--report-b", str(tmp_path / "report" / "report.json"), "--out", str(tmp_path / "cmp")])
     assert result.exit_code == 0, result.output
     comparison = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     frame_ap = next(m for m in comparison["metrics"] if m["name"] == "frame average precision")
     # Scores below the shipped threshold are part of the curve in both commands.
-    assert frame_ap["a"] == frame_ap["b"] == pytest.approx(frames["average_precision"], abs=1e-6)
+    assert frame_ap["a"] == pytest.approx(frames["average_precision"], abs=1e-6)
+    assert frame_ap["b"] == frames["average_precision"]
     assert comparison["frame_ap_difference"]["difference"] == 0
+    assert comparison["b"]["label"].endswith("report.json")
+
+
+def test_compare_of_saved_reports_names_what_is_wrong(tmp_path):
+    not_json, other = tmp_path / "notes.txt", tmp_path / "comparison.json"
+    not_json.write_text("TP 7 FP 0\n")
+    other.write_text(json.dumps({"schema": "smokewatch.evaluation-comparison/1"}))
+    cases = [
+        (["--report-a", str(tmp_path / "gone.json"), "--report-b", str(other)], "gone.json: cannot read the report"),
+        (["--report-a", str(not_json), "--report-b", str(other)], "notes.txt: not JSON"),
+        (["--report-a", str(other), "--report-b", str(other)], "not an evaluation report (schema "
+                                                               "'smokewatch.evaluation-comparison/1'"),
+        (["--report-a", str(other), "--model-a", "x.pt"], "--report-a is a finished run"),
+        (["--report-b", str(other)], "side A runs a model: give --labels and --videos, or --report-a"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, ["evaluate", "compare", *args, "--out", str(tmp_path / "cmp")])
+        assert result.exit_code == 2, result.output
+        assert message in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "cmp").exists()
 
 
 def test_images_with_an_impossible_view_size_fail_clearly(tmp_path):
