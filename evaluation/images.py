@@ -8,7 +8,7 @@ threshold, and AP is the mean interpolated precision at 101 recall points.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import yaml
 
 from detector import Detections, Detector, DetectorSettings
 from detector.detections import box_iou
+from evaluation.metrics import PairedDifference, paired_bootstrap
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 SCORE_FLOOR = 0.001  # boxes down to this score make the precision-recall curve (as ultralytics and COCO do)
@@ -74,9 +75,36 @@ class BoxScale:
 
 
 @dataclass(frozen=True)
+class ImageMatches:
+    """One class's detections on each image of a set, in the set's order: what AP50 and its intervals are made of."""
+
+    hits: list[np.ndarray]  # per image, a true-positive flag at IoU 0.5 per detection
+    scores: list[np.ndarray]  # per image, the detections' scores
+    labels: np.ndarray  # per image, how many labels of the class it holds
+
+    def ap50(self, images: Sequence[int]) -> float | None:
+        """AP50 over these images (repeats count again); None when they hold no label of the class."""
+        labels = int(self.labels[list(images)].sum())
+        if not labels:
+            return None
+        return average_precision(np.concatenate([self.hits[i] for i in images]),
+                                 np.concatenate([self.scores[i] for i in images]), labels)
+
+
+@dataclass(frozen=True)
 class ImageSetResult:
     classes: list[ClassMetrics]
     box_scale: BoxScale  # of the class named in evaluate_images' scale_class
+    matches: dict[str, ImageMatches]  # by class name
+
+
+def paired_ap50(a: ImageMatches, b: ImageMatches, resamples: int = RESAMPLES, seed: int = 0) -> PairedDifference | None:
+    """B's AP50 minus A's on the same images, with a 95 % interval from drawing the images with replacement and
+    scoring both models on each draw. Both must come from the same set (the same labels on the same images)."""
+    if len(a.labels) != len(b.labels) or not np.array_equal(a.labels, b.labels):
+        raise ValueError(f"the two results are not of the same images: {len(a.labels)} images with "
+                         f"{int(a.labels.sum())} labels against {len(b.labels)} with {int(b.labels.sum())}")
+    return paired_bootstrap(len(a.labels), a.ap50, b.ap50, "images", resamples, seed=seed)
 
 
 def _names(raw: object, where: Path) -> dict[int, str]:
@@ -174,22 +202,19 @@ def average_precision(hits: np.ndarray, scores: np.ndarray, labels: int) -> floa
     return float(np.mean([envelope[i] if i < len(envelope) else 0.0 for i in points]))
 
 
-def ap50_interval(hits: list[np.ndarray], scores: list[np.ndarray], labels: np.ndarray,
-                  resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
-    """The 95 % interval of AP50 over the set's images drawn with replacement, from each image's
-    true-positive flags at IoU 0.5, scores and label count.
+def ap50_interval(matches: ImageMatches, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """The 95 % interval of AP50 over the set's images drawn with replacement.
 
     A held-out set of a few hundred boxes gives AP50 give or take several hundredths: two models
-    whose figures differ by less than that have not been told apart by this set.
+    whose figures differ by less than that have not been told apart by this set (``paired_ap50``
+    tells whether two models on the same images differ).
     """
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(resamples):
-        drawn = rng.integers(0, len(labels), len(labels))
-        drawn_labels = int(labels[drawn].sum())
-        if drawn_labels:
-            values.append(average_precision(np.concatenate([hits[i] for i in drawn]),
-                                            np.concatenate([scores[i] for i in drawn]), drawn_labels))
+        value = matches.ap50(rng.integers(0, len(matches.labels), len(matches.labels)).tolist())
+        if value is not None:
+            values.append(value)
     if not values:
         return float("nan"), float("nan")
     low, high = np.percentile(values, [2.5, 97.5])
@@ -246,6 +271,8 @@ def evaluate_images(settings: DetectorSettings, data_yaml: Path, scale_class: st
                     side_ratios += _side_ratios(ours[ours.confidence >= threshold], theirs, scale_min_iou)
                     loose_hits.append(match(ours.xyxy, ours.confidence, theirs, np.array([scale_min_iou]))[:, 0])
     labels_of = {c: int(np.sum(per_image)) for c, per_image in labels_per_image.items()}
+    matches = {names[c]: ImageMatches([h[:, 0] for h in hits[c]], scores[c], np.array(labels_per_image[c]))
+               for c in thresholds}
     rows = []
     for class_id, threshold in thresholds.items():
         class_hits, class_scores = np.concatenate(hits[class_id]), np.concatenate(scores[class_id])
@@ -257,15 +284,14 @@ def evaluate_images(settings: DetectorSettings, data_yaml: Path, scale_class: st
             name=names[class_id], images=int(np.count_nonzero(labels_per_image[class_id])),
             instances=labels_of[class_id],
             ap50=average_precision(class_hits[:, 0], class_scores, labels_of[class_id]),
-            ap50_interval=ap50_interval([h[:, 0] for h in hits[class_id]], scores[class_id],
-                                        np.array(labels_per_image[class_id])),
+            ap50_interval=ap50_interval(matches[names[class_id]]),
             ap50_95=float(np.mean([average_precision(class_hits[:, t], class_scores, labels_of[class_id])
                                    for t in range(len(IOU_THRESHOLDS))])),
             precision=matched / max(int(passing.sum()), 1), recall=matched / labels_of[class_id],
         ))
     ratio = float(np.median(side_ratios)) if side_ratios else float("nan")
     loose_ap = average_precision(np.concatenate(loose_hits), np.concatenate(scores[scale_id]), labels_of[scale_id])
-    return ImageSetResult(rows, BoxScale(labels_of[scale_id], len(side_ratios), ratio, scale_min_iou, loose_ap))
+    return ImageSetResult(rows, BoxScale(labels_of[scale_id], len(side_ratios), ratio, scale_min_iou, loose_ap), matches)
 
 
 def _side_ratios(found: Detections, labeled: np.ndarray, min_iou: float) -> list[float]:

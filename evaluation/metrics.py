@@ -16,7 +16,8 @@ Definitions (also in ``evaluation/LABELS.md``):
 - Videos whose run failed (``VideoRun.error``) or that have no run are listed with their error and left out of all totals.
 - Paired comparison of two models' frame-level average precision on the same clips: the clips are drawn with
   replacement (a bootstrap over clips, since frames of one clip are not independent), both models are scored on each
-  draw, and the interval is the central ``confidence`` share of the differences B - A.
+  draw, and the interval is the central ``confidence`` share of the differences B - A (``paired_bootstrap``, which
+  ``evaluation.images`` uses for AP50 on the same images).
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class FramePRPoint:
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """Frame-level average precision of model B minus model A on the same clips, with a bootstrap interval."""
+    """A measure of model B minus model A on the same samples (clips or images), with a paired bootstrap interval."""
 
     a: float
     b: float
@@ -123,12 +124,13 @@ class PairedDifference:
     low: float
     high: float
     confidence: float
-    clips: int
-    resamples: int
+    samples: int
+    unit: str  # what was drawn with replacement: "clips", "images"
+    resamples: int  # draws on which both measures were defined
 
     def describe(self) -> str:
         return (f"{self.difference:+.3f} ({self.confidence:.0%} interval {self.low:+.3f} to {self.high:+.3f}, "
-                f"{self.clips} clips, {self.resamples} draws with a smoking frame)")
+                f"{self.samples} {self.unit}, {self.resamples} draws)")
 
 
 @dataclass
@@ -272,23 +274,22 @@ def _pr_points(scored: Sequence[tuple[float, bool]]) -> tuple[list[FramePRPoint]
     return points, (average_precision if positives else None)
 
 
-def paired_frame_ap(clips_a: Mapping[str, Sequence[tuple[float, bool]]], clips_b: Mapping[str, Sequence[tuple[float, bool]]],
-                    resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> PairedDifference | None:
-    """B's frame-level AP minus A's over the clips both scored, (score, truly positive) per counted frame, with a
-    bootstrap interval over clips; None when no clip is in both, no frame is truly positive, or no draw held a
-    truly positive frame."""
-    names = sorted(set(clips_a) & set(clips_b))
-    a = _pr_points([f for n in names for f in clips_a[n]])[1]
-    b = _pr_points([f for n in names for f in clips_b[n]])[1]
+def paired_bootstrap(samples: int, measure_a: Callable[[Sequence[int]], float | None],
+                     measure_b: Callable[[Sequence[int]], float | None], unit: str, resamples: int = 2000,
+                     confidence: float = 0.95, seed: int = 0) -> PairedDifference | None:
+    """B's measure minus A's over samples 0..samples-1, with an interval from drawing the samples with replacement
+    and measuring both models on each draw. A measure returns None where it is undefined (a draw without a positive);
+    such draws are left out, and None comes back when the whole set, or every draw, is undefined."""
+    everything = range(samples)
+    a, b = measure_a(everything), measure_b(everything)
     if a is None or b is None:
         return None
     rng = random.Random(seed)
     differences = []
     for _ in range(resamples):
-        draw = [rng.choice(names) for _ in names]
-        draw_a = _pr_points([f for n in draw for f in clips_a[n]])[1]
-        draw_b = _pr_points([f for n in draw for f in clips_b[n]])[1]
-        if draw_a is not None and draw_b is not None:  # a draw without a smoking clip has no AP
+        draw = [rng.randrange(samples) for _ in everything]
+        draw_a, draw_b = measure_a(draw), measure_b(draw)
+        if draw_a is not None and draw_b is not None:
             differences.append(draw_b - draw_a)
     if not differences:
         return None
@@ -296,7 +297,20 @@ def paired_frame_ap(clips_a: Mapping[str, Sequence[tuple[float, bool]]], clips_b
     tail = (1 - confidence) / 2
     low = differences[int(tail * (len(differences) - 1))]
     high = differences[math.ceil((1 - tail) * (len(differences) - 1))]
-    return PairedDifference(a, b, b - a, low, high, confidence, len(names), len(differences))
+    return PairedDifference(a, b, b - a, low, high, confidence, samples, unit, len(differences))
+
+
+def paired_frame_ap(clips_a: Mapping[str, Sequence[tuple[float, bool]]], clips_b: Mapping[str, Sequence[tuple[float, bool]]],
+                    resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> PairedDifference | None:
+    """B's frame-level AP minus A's over the clips both scored, (score, truly positive) per counted frame, with a
+    bootstrap interval over clips; None when no clip is in both, no frame is truly positive, or no draw held a
+    truly positive frame."""
+    names = sorted(set(clips_a) & set(clips_b))
+
+    def frame_ap(clips: Mapping[str, Sequence[tuple[float, bool]]]) -> Callable[[Sequence[int]], float | None]:
+        return lambda draw: _pr_points([f for i in draw for f in clips[names[i]]])[1]
+
+    return paired_bootstrap(len(names), frame_ap(clips_a), frame_ap(clips_b), "clips", resamples, confidence, seed)
 
 
 def scored_frames(frame_scores: Iterable[tuple[float, float]], smoking: Iterable[tuple[float, float]],

@@ -11,7 +11,15 @@ import yaml
 from typer.testing import CliRunner
 
 from detector import CIGARETTE, Detector, DetectorSettings, shipped_model_path
-from evaluation.images import ap50_interval, average_precision, evaluate_images, load_labeled_set, match
+from evaluation.images import (
+    ImageMatches,
+    ap50_interval,
+    average_precision,
+    evaluate_images,
+    load_labeled_set,
+    match,
+    paired_ap50,
+)
 from service.cli import app
 from tests.support.images import read_image
 
@@ -92,19 +100,41 @@ def test_average_precision_follows_coco():
     assert np.isnan(average_precision(np.zeros(0, bool), np.zeros(0), 0))
 
 
+def matches_of(images: list[tuple[np.ndarray, np.ndarray]]) -> ImageMatches:
+    """One label per image; each image's detections as (true-positive flags, scores)."""
+    return ImageMatches([h for h, _ in images], [s for _, s in images], np.ones(len(images), int))
+
+
 def test_ap50_interval_spans_the_figure_and_narrows_with_more_images():
     # per image: one label; found with a high score in 3 of 4 images, a false alarm in the 4th
     found, missed = (np.array([True]), np.array([0.9])), (np.array([False]), np.array([0.95]))
     images = [found, found, found, missed]
-    hits, scores = [h for h, _ in images], [s for _, s in images]
-    point = average_precision(np.concatenate(hits), np.concatenate(scores), 4)
-    low, high = ap50_interval(hits, scores, np.ones(4, int))
+    point = average_precision(np.array([True, True, True, False]), np.array([0.9, 0.9, 0.9, 0.95]), 4)
+    assert matches_of(images).ap50(range(4)) == point
+    low, high = ap50_interval(matches_of(images))
     assert low < point < high
     wide = high - low
-    low, high = ap50_interval(hits * 25, scores * 25, np.ones(100, int))
+    low, high = ap50_interval(matches_of(images * 25))
     assert low < point < high and high - low < wide / 2
-    perfect = ap50_interval([np.array([True])] * 5, [np.array([0.9])] * 5, np.ones(5, int))
+    perfect = ap50_interval(matches_of([found] * 5))
     assert perfect == pytest.approx((1.0, 1.0))
+
+
+def test_paired_ap50_tells_a_clearly_better_model_and_not_a_tie():
+    rng = np.random.default_rng(3)
+    found, missed = (np.array([True]), np.array([0.9])), (np.array([False]), np.array([0.95]))
+    weak = matches_of([found if rng.random() < 0.5 else missed for _ in range(200)])
+    strong = matches_of([found if rng.random() < 0.9 else missed for _ in range(200)])
+    also_weak = matches_of([found if rng.random() < 0.5 else missed for _ in range(200)])
+    better = paired_ap50(weak, strong, resamples=300)
+    assert better is not None and better.difference > 0 and better.low > 0
+    assert better.samples == 200 and better.unit == "images" and "200 images" in better.describe()
+    tie = paired_ap50(weak, also_weak, resamples=300)
+    assert tie is not None and tie.low < 0 < tie.high
+    same = paired_ap50(weak, weak, resamples=50)
+    assert same is not None and same.difference == same.low == same.high == 0
+    with pytest.raises(ValueError, match="not of the same images: 200 images with 200 labels against 4"):
+        paired_ap50(weak, matches_of([found] * 4))
 
 
 def test_own_boxes_score_full_ap_and_loose_labels_show_in_the_box_scale(shared_dir, tmp_path, detector):
@@ -178,6 +208,30 @@ def test_evaluate_images_prints_ap_and_box_scale(shared_dir, tmp_path, detector,
     assert cigarette["ap50_interval"][0] <= cigarette["ap50"] <= cigarette["ap50_interval"][1]
     assert "AP50 95% interval" in result.output
     assert figures["cigarette_box_scale"]["median_side_ratio"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_evaluate_images_against_a_baseline_gives_the_paired_difference(shared_dir, tmp_path):
+    data = labeled_dataset_set(shared_dir, tmp_path / "somking", "smoking-somking/valid")
+    out, alone = tmp_path / "paired.json", tmp_path / "alone.json"
+    # the shipped model on PyTorch against its own OpenVINO export: a real pair of runs that should tie
+    result = runner.invoke(app, ["evaluate", "images", "--data", str(data), "--model", str(shipped_model_path("pytorch")),
+                                 "--baseline", str(shipped_model_path("openvino")), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "cigarette AP50, model - baseline" in result.output
+    figures = json.loads(out.read_text())
+    cigarette = figures["ap50_minus_baseline"][CIGARETTE]
+    assert cigarette["samples"] == 76 and cigarette["unit"] == "images"
+    row = next(r for r in figures["classes"] if r["name"] == CIGARETTE)
+    assert cigarette["b"] == pytest.approx(row["ap50"], abs=1e-4)
+    assert cigarette["low"] <= cigarette["difference"] <= cigarette["high"]
+    assert cigarette["low"] < 0.01 and cigarette["high"] > -0.01 and abs(cigarette["difference"]) < 0.03
+    result = runner.invoke(app, ["evaluate", "images", "--data", str(data), "--model", str(shipped_model_path("openvino")),
+                                 "--json", str(alone)])
+    assert result.exit_code == 0, result.output
+    baseline_row = next(r for r in json.loads(alone.read_text())["classes"] if r["name"] == CIGARETTE)
+    assert cigarette["a"] == pytest.approx(baseline_row["ap50"], abs=1e-4)
+    result = runner.invoke(app, ["evaluate", "images", "--data", str(data), "--baseline", str(tmp_path / "gone.pt")])
+    assert result.exit_code == 2 and "gone.pt" in result.output
 
 
 def test_evaluate_images_rejects_a_set_with_other_class_names(shared_dir, tmp_path, detector):

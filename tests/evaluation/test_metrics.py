@@ -18,7 +18,7 @@ def test_a_model_against_itself_differs_by_nothing() -> None:
     same = clips(0, 0.2)
     result = paired_frame_ap(same, same, resamples=200)
     assert result is not None
-    assert result.difference == result.low == result.high == 0.0 and result.clips == 12
+    assert result.difference == result.low == result.high == 0.0 and result.samples == 12 and result.unit == "clips"
 
 
 def test_a_clearly_better_model_has_an_interval_above_zero_and_a_tie_holds_zero() -> None:
@@ -34,7 +34,7 @@ def test_a_clearly_better_model_has_an_interval_above_zero_and_a_tie_holds_zero(
 def test_only_clips_in_both_count_and_no_smoking_frame_means_no_figure() -> None:
     a, b = clips(4, 0.3), clips(5, 0.3)
     b["extra"] = [(0.9, False)] * 10
-    assert paired_frame_ap(a, b, resamples=50).clips == 12  # type: ignore[union-attr]
+    assert paired_frame_ap(a, b, resamples=50).samples == 12  # type: ignore[union-attr]
     negatives = {"c": [(0.5, False)]}
     assert paired_frame_ap(negatives, negatives) is None
     # One smoking clip among 31: a single draw of 31 clips misses it about a third of the time, and then there is no
