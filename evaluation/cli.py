@@ -172,7 +172,7 @@ def evaluate_images_command(
         for row in result.classes:
             paired = paired_ap50(against.matches[row.name], result.matches[row.name])
             if paired is not None:
-                differences[row.name] = {**dataclasses.asdict(paired), "text": paired.describe()}
+                differences[row.name] = paired.as_json()
                 typer.echo(f"{row.name} AP50, model - baseline ({paired.b:.3f} - {paired.a:.3f}): {paired.describe()}")
     if json_out:
         json_out.write_text(json.dumps({"model": str(model or "shipped"), "data": str(data), "imgsz": imgsz, "mirror": mirror,

@@ -101,7 +101,7 @@ class ImageSetResult:
 def paired_ap50(a: ImageMatches, b: ImageMatches, resamples: int = RESAMPLES, seed: int = 0) -> PairedDifference | None:
     """B's AP50 minus A's on the same images, with a 95 % interval from drawing the images with replacement and
     scoring both models on each draw. Both must come from the same set (the same labels on the same images)."""
-    if len(a.labels) != len(b.labels) or not np.array_equal(a.labels, b.labels):
+    if not np.array_equal(a.labels, b.labels):
         raise ValueError(f"the two results are not of the same images: {len(a.labels)} images with "
                          f"{int(a.labels.sum())} labels against {len(b.labels)} with {int(b.labels.sum())}")
     return paired_bootstrap(len(a.labels), a.ap50, b.ap50, "images", resamples, seed=seed)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from evaluation.labels import LabeledInterval, LabelSet
@@ -131,6 +131,10 @@ class PairedDifference:
     def describe(self) -> str:
         return (f"{self.difference:+.3f} ({self.confidence:.0%} interval {self.low:+.3f} to {self.high:+.3f}, "
                 f"{self.samples} {self.unit}, {self.resamples} draws)")
+
+    def as_json(self) -> dict[str, Any]:
+        """The fields, and ``describe()`` as ``text``, for the JSON reports."""
+        return {**asdict(self), "text": self.describe()}
 
 
 @dataclass

@@ -675,7 +675,7 @@ def build_comparison(report_a: Mapping[str, Any], report_b: Mapping[str, Any], l
         "a": {"label": label_a, "model": report_a.get("model", "")},
         "b": {"label": label_b, "model": report_b.get("model", "")},
         "metrics": metrics,
-        "frame_ap_difference": None if paired is None else {**asdict(paired), "text": paired.describe()},
+        "frame_ap_difference": None if paired is None else paired.as_json(),
         "videos": [{"video": name, "a": _video_counts(videos_a.get(name)), "b": _video_counts(videos_b.get(name))}
                    for name in sorted(set(videos_a) | set(videos_b))],
         "notes": notes,
