@@ -31,6 +31,7 @@ class Backend(Protocol):
     names: dict[int, str]
     fixed_size: tuple[int, int] | None  # (h, w) for static exports, None when any multiple of 32 works
     max_batch: int | None  # images per call a static export takes; None: any number
+    precision: str  # the arithmetic it computes in on this CPU: "f32", "bf16" or "f16"
 
     def infer(self, images: np.ndarray) -> np.ndarray: ...
 
@@ -52,6 +53,7 @@ def backend_for_path(path: Path) -> BackendName:
 
 class TorchBackend:
     name: BackendName = "pytorch"
+    precision = "f32"
 
     def __init__(self, path: Path, threads: int) -> None:
         import torch
@@ -76,6 +78,7 @@ class TorchBackend:
 
 class OnnxBackend:
     name: BackendName = "onnx"
+    precision = "f32"
 
     def __init__(self, path: Path, threads: int) -> None:
         import onnxruntime as ort
@@ -134,6 +137,9 @@ class OpenVinoBackend:
             self.max_batch: int | None = None  # each compiled model is reshaped to its batch
             # Compile once now so a corrupt model fails here, naming the file, not at the first frame.
             self._request_for((1, *(self.fixed_size or (320, 320)), 3))
+            # A CPU without bf16 (AVX-512 BF16 or AMX) computes f32 whatever the hint asks.
+            hint = next(iter(self._compiled.values())).get_property("INFERENCE_PRECISION_HINT")
+            self.precision: str = hint.get_type_name()
         except Exception as error:
             raise ModelLoadError(f"{xml}: cannot load as an OpenVINO model ({error})") from error
         metadata = xml.parent / "metadata.yaml"

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from detector.backends import Backend, BackendName, Precision, open_backend
 from detector.detections import CIGARETTE, PERSON, Detections, box_iou
 
+log = logging.getLogger(__name__)
 MODELS_DIR = Path(os.environ.get("SMOKEWATCH_MODELS_DIR", Path(__file__).resolve().parent.parent / "models"))
 SHIPPED_MODEL = "smokewatch-v17"
 SHIPPED_IMGSZ = 512  # the input size the shipped model scores best at on the held-out sets (model card)
@@ -235,6 +238,8 @@ class Detector:
             path = shipped_model_path(backend)
         self.model_path = path
         self.backend: Backend = open_backend(path, backend, self.settings.threads, self.settings.openvino_precision)
+        if self.backend.name == "openvino" and self.backend.precision != self.settings.openvino_precision:
+            _warn_precision(self.backend.precision, self.settings.openvino_precision)
         names = self.backend.names
         missing = {PERSON, CIGARETTE} - set(names.values())
         if missing:
@@ -383,3 +388,9 @@ def _split(indices: list[int], largest: int) -> list[list[int]]:
         batches.append(indices[start : start + size])
         start += size
     return batches
+
+
+@functools.cache  # once per process: evaluations open a detector per video
+def _warn_precision(computes: str, asked: str) -> None:
+    log.warning("OpenVINO computes %s on this CPU, not the %s asked for (openvino_precision): accuracy and speed are "
+                "those of %s", computes, asked, computes)

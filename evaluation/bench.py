@@ -32,6 +32,7 @@ class LatencyRow:
     backend: str
     model: str  # the file timed
     views: int  # first-pass views per frame: input sizes times 2 with the mirror view
+    computes: str  # the arithmetic the backend ran in: OpenVINO's bf16 is f32 on a CPU without bf16
     pipeline_ms: float  # Detector.detect: letterbox, inference, decode, NMS, fusing the views
     raw_ms: float  # the runtime's own inference calls on the same prepared tensors (one batch per input size)
     ratio: float
@@ -130,7 +131,8 @@ def detector_latency(frame: np.ndarray, views: DetectorSettings, threads: int, r
                                           threads, precision))  # type: ignore[arg-type]
         raw, full = _interleaved_median_ms(partial(_run_all, batches), partial(detector.detect, frame), repeats)
         name = backend if backend != "openvino" else f"openvino-{precision}"
-        rows.append(LatencyRow(name, path.name, len(settings.views()), round(full, 2), round(raw, 2), round(full / raw, 3)))
+        rows.append(LatencyRow(name, path.name, len(settings.views()), detector.backend.precision,
+                               round(full, 2), round(raw, 2), round(full / raw, 3)))
     return rows
 
 

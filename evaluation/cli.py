@@ -315,9 +315,10 @@ def bench(
     several = settings if len(settings.views()) > 1 else settings.model_copy(update={"mirror": True})
     latency = (detector_latency(frame, settings.model_copy(update={"mirror": False, "extra_sizes": []}), threads, weights=weights)
                + detector_latency(frame, several, threads, weights=weights))
-    typer.echo(f"{'backend':<15} {'views':>5} {'detect':>8} {'raw':>8} {'ratio':>6}")
+    typer.echo(f"{'backend':<15} {'views':>5} {'computes':>8} {'detect':>8} {'raw':>8} {'ratio':>6}")
     for row in latency:
-        typer.echo(f"{row.backend:<15} {row.views:>5} {row.pipeline_ms:>8.2f} {row.raw_ms:>8.2f} {row.ratio:>6.3f}")
+        typer.echo(f"{row.backend:<15} {row.views:>5} {row.computes:>8} {row.pipeline_ms:>8.2f} {row.raw_ms:>8.2f} "
+                   f"{row.ratio:>6.3f}")
     figures["latency"] = [dataclasses.asdict(row) for row in latency]
     if data:
         figures["accuracy"] = _accuracy_table(data, settings, weights)

@@ -67,6 +67,22 @@ def test_backends_agree_on_one_frame(shared_dir):
         assert np.abs(detections.xyxy - reference.xyxy).max(initial=0) < 2.0, backend
 
 
+def test_openvino_says_what_arithmetic_it_computes_in_and_warns_when_the_cpu_lacks_bf16(caplog):
+    import openvino as ov
+
+    from detector.model import _warn_precision
+
+    cpu_has_bf16 = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    f32 = Detector(DetectorSettings(backend="openvino", openvino_precision="f32"))
+    _warn_precision.cache_clear()  # it warns once per process, and another test may have been first
+    with caplog.at_level("WARNING", logger="detector.model"):
+        bf16 = Detector(DetectorSettings(backend="openvino", openvino_precision="bf16"))
+    assert f32.backend.precision == "f32"
+    assert bf16.backend.precision == ("bf16" if cpu_has_bf16 else "f32")
+    assert ("OpenVINO computes f32 on this CPU, not the bf16 asked for" in caplog.text) == (not cpu_has_bf16)
+    assert Detector(DetectorSettings(backend="onnx")).backend.precision == "f32"
+
+
 def test_missing_corrupt_and_wrong_format_models_name_the_file(tmp_path):
     with pytest.raises(ModelLoadError, match="model file not found: .*nothing.pt"):
         Detector(DetectorSettings(model=tmp_path / "nothing.pt"))
