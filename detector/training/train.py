@@ -66,7 +66,7 @@ class TrainingConfig(BaseModel):
                            "torch's CPU autocast (convolutions in bfloat16, weights and optimizer kept in f32): "
                            "1.55x faster per batch on this project's CPU with AVX-512 BF16 (models/HISTORY.md, stage 20). "
                            "'f32' trains as ultralytics does on a CPU. A CPU without native bf16 (AVX-512 BF16 or "
-                           "AMX) trains 'bf16' in f32, with a warning: emulated there, bf16 ran 20x slower. A GPU "
+                           "AMX) trains 'bf16' in f32, with a warning: emulated there, bf16 ran 10-20x slower. A GPU "
                            "uses ultralytics' own AMP instead.")
     optimizer: str = Field("auto", description="ultralytics optimizer name; 'auto' picks AdamW with its own rate on short runs.")
     lr0: float = Field(0.01, gt=0, description="Initial learning rate; ignored by optimizer 'auto'.")
@@ -260,18 +260,22 @@ def _cpu_settings(model: YOLO, config: TrainingConfig) -> YOLO:
         model.add_callback("on_train_start", _autocast_on_cpu)
     elif config.cpu_precision == "bf16":
         log.warning("cpu_precision bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX), where torch emulates it "
-                    "about 20x slower than f32; training in f32")
+                    "10-20x slower than f32; training in f32")
     if config.keep_dir is not None:
         keep_dir = config.keep_dir
         model.add_callback("on_model_save", lambda trainer: keep_copies(Path(trainer.save_dir), keep_dir))
     return model
 
 
+def cpu_has_native_bf16() -> bool:
+    """AVX-512 BF16 or AMX. Elsewhere torch emulates bf16: on an AMD EPYC with AVX2 only, a bf16 batch took about
+    60 s (while an evaluation shared the cores) against 2.9 s in f32, session 32."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def cpu_precision_used(config: TrainingConfig) -> Literal["f32", "bf16"]:
-    """The precision CPU training runs in: bf16 only where the config asks for it and the CPU computes it natively
-    (on an AMD EPYC with AVX2 only, a bf16 batch took 60 s against 2.9 s in f32, session 32)."""
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return "bf16" if config.cpu_precision == "bf16" and native else "f32"
+    """The precision CPU training runs in: bf16 only where the config asks for it and the CPU computes it natively."""
+    return "bf16" if config.cpu_precision == "bf16" and cpu_has_native_bf16() else "f32"
 
 
 # Paths inside the run folder, last.pt last: a kept last.pt has its epoch's results.csv beside it.
