@@ -8,6 +8,7 @@ import pytest
 
 from detector import Detector, DetectorSettings, ModelLoadError, SecondLookSettings, shipped_model_path
 from detector.model import LETTERBOX_FILL, Letterbox, fuse_views
+from tests.support.cpu import openvino_cpu_has_bf16
 from tests.support.images import read_image
 
 BACKENDS = ["openvino", "onnx", "pytorch"]
@@ -68,11 +69,9 @@ def test_backends_agree_on_one_frame(shared_dir):
 
 
 def test_openvino_says_what_arithmetic_it_computes_in_and_warns_when_the_cpu_lacks_bf16(caplog):
-    import openvino as ov
-
     from detector.model import _warn_precision
 
-    cpu_has_bf16 = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    cpu_has_bf16 = openvino_cpu_has_bf16()
     f32 = Detector(DetectorSettings(backend="openvino", openvino_precision="f32"))
     _warn_precision.cache_clear()  # it warns once per process, and another test may have been first
     with caplog.at_level("WARNING", logger="detector.model"):

@@ -2,11 +2,11 @@
 
 import shutil
 
-import openvino as ov
 import pytest
 
 from detector import DetectorSettings, shipped_model_path
 from evaluation.bench import detector_latency
+from tests.support.cpu import openvino_cpu_has_bf16
 from tests.support.images import read_image
 
 
@@ -17,8 +17,7 @@ def test_latency_rows_time_the_detector_against_raw_inference_of_its_inputs(shar
     image = read_image(next((shared_dir / "datasets" / "cigarette-wpb75" / "test" / "images").iterdir()))
     rows = detector_latency(image, views, threads=2, repeats=3)
     assert [row.backend for row in rows] == ["openvino-f32", "openvino-bf16", "onnx", "pytorch"]
-    cpu_has_bf16 = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    assert [row.computes for row in rows] == ["f32", "bf16" if cpu_has_bf16 else "f32", "f32", "f32"]
+    assert [row.computes for row in rows] == ["f32", "bf16" if openvino_cpu_has_bf16() else "f32", "f32", "f32"]
     assert all(row.views == len(views.views()) for row in rows)
     for row in rows:
         assert row.raw_ms > 0 and row.pipeline_ms > 0
