@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from ultralytics.nn.tasks import DetectionModel, load_checkpoint
+
+from detector.training.train import save_model_checkpoint
 
 
 def average_models(models: Sequence[DetectionModel]) -> DetectionModel:
@@ -26,12 +27,12 @@ def average_models(models: Sequence[DetectionModel]) -> DetectionModel:
         raise ValueError("a soup needs at least two checkpoints")
     first = models[0]
     states = [model.state_dict() for model in models]
+    first_shapes = {key: tuple(tensor.shape) for key, tensor in states[0].items()}
     for index, (model, state) in enumerate(zip(models, states, strict=True)):
         if dict(model.names) != dict(first.names):
             raise ValueError(f"checkpoint {index + 1} has classes {dict(model.names)}, the first "
                              f"{dict(first.names)}: only models of one task can be averaged")
-        shapes = {key: tuple(tensor.shape) for key, tensor in state.items()}
-        if shapes != {key: tuple(tensor.shape) for key, tensor in states[0].items()}:
+        if {key: tuple(tensor.shape) for key, tensor in state.items()} != first_shapes:
             raise ValueError(f"checkpoint {index + 1} is another architecture than the first (its tensors "
                              "differ in name or shape): only fine-tunes of one network can be averaged")
     averaged = {}
@@ -52,10 +53,7 @@ def write_soup(weights: Sequence[Path], out: Path) -> Path:
             raise FileNotFoundError(f"checkpoint not found: {path}")
     models = [load_checkpoint(path)[0] for path in weights]
     soup = average_models(models).half()  # as ultralytics stores trained weights
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": soup, "train_args": {}, "epoch": -1, "date": time.strftime("%Y-%m-%d"),
-                "soup_of": [str(path) for path in weights]}, out)
-    return out
+    return save_model_checkpoint(soup, out, soup_of=[str(path) for path in weights])
 
 
 def main() -> None:

@@ -124,9 +124,13 @@ def initial_checkpoint(config: TrainingConfig) -> Path:
     if config.widen_into is not None:
         model = widen(model, config.widen_into)
         log.info("widened %s into %s", config.init, config.widen_into)
-    path = config.run_dir / f"{config.name}-init.pt"
+    return save_model_checkpoint(model, config.run_dir / f"{config.name}-init.pt")
+
+
+def save_model_checkpoint(model: DetectionModel, path: Path, **metadata: Any) -> Path:
+    """Save ``model`` as a checkpoint ultralytics loads and fine-tunes: the fields its loaders read, no optimizer."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model, "train_args": {}, "epoch": -1, "date": time.strftime("%Y-%m-%d")}, path)
+    torch.save({"model": model, "train_args": {}, "epoch": -1, "date": time.strftime("%Y-%m-%d"), **metadata}, path)
     return path
 
 

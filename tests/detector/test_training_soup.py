@@ -9,6 +9,7 @@ from ultralytics.nn.tasks import load_checkpoint
 
 from detector import Detector, DetectorSettings, SecondLookSettings, shipped_model_path
 from detector.training.soup import average_models, write_soup
+from detector.training.train import save_model_checkpoint
 from detector.training.widen import widen
 from tests.detector.test_model import labeled_cigarettes
 from tests.support.images import read_image
@@ -21,8 +22,7 @@ def nudged_copy(path: Path, out: Path, seed: int) -> Path:
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(0.01 * torch.randn(parameter.shape, generator=generator))
-    torch.save({"model": model.half(), "train_args": {}, "epoch": -1}, out)
-    return out
+    return save_model_checkpoint(model.half(), out)
 
 
 def test_every_weight_and_batch_norm_statistic_is_the_mean_of_the_checkpoints(tmp_path: Path) -> None:
