@@ -99,7 +99,7 @@ def _video_report(labels_file: Path, videos_dir: Path, config: Path | None, came
 def evaluate_videos(
     labels: Annotated[Path, typer.Option(help="Labels CSV (see evaluation/LABELS.md), e.g. ../shared/videos/labels.csv.")],
     videos: Annotated[Path, typer.Option(help="Folder holding the labeled videos.")],
-    out: Annotated[Path, typer.Option(help="Folder for report.json and report.html.")] = Path("evaluation-report"),
+    out: Annotated[Path, typer.Option(help="Folder for report.json and report.html.")] = Path("runs/evaluation-report"),
     config: ConfigOption = None,
     camera: CameraOption = None,
     model: ModelOption = None,
@@ -194,7 +194,7 @@ def compare(
     report_a: Annotated[Path | None, typer.Option(help="A saved report.json of `evaluate videos` as the first side, "
                                                        "instead of running a model.")] = None,
     report_b: Annotated[Path | None, typer.Option(help="A saved report.json as the second side.")] = None,
-    out: Annotated[Path, typer.Option(help="Folder for the comparison.")] = Path("evaluation-compare"),
+    out: Annotated[Path, typer.Option(help="Folder for the comparison.")] = Path("runs/evaluation-compare"),
 ) -> None:
     """Two models, two configs or two saved reports on the same videos, side by side."""
     from evaluation.report import build_comparison, write_comparison_html, write_json

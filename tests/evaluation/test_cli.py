@@ -9,6 +9,10 @@ from typer.testing import CliRunner
 
 from detector import shipped_model_path
 from detector.model import SHIPPED_MODEL
+from evaluation.labels import LabeledInterval, LabelSet
+from evaluation.matching import FrameScore, PredictedEvent, VideoRun
+from evaluation.metrics import evaluate
+from evaluation.report import build_report, write_json
 from service.cli import app
 
 runner = CliRunner()
@@ -136,6 +140,18 @@ def test_compare_of_saved_reports_names_what_is_wrong(tmp_path):
         assert result.exit_code == 2, result.output
         assert message in " ".join(result.output.split()), result.output
     assert not (tmp_path / "cmp").exists()
+
+
+def test_compare_without_out_writes_under_runs(tmp_path, monkeypatch):
+    # runs/ is git-ignored: a comparison run from the repository root leaves no untracked folder behind.
+    labels = LabelSet({"smoke.mp4": [LabeledInterval("smoke.mp4", 1, 2.0, 6.0, "clear", "", "smoking")]})
+    frames = [FrameScore("smoke.mp4", t / 2, 0.9 if 2 <= t / 2 <= 6 else 0.1) for t in range(20)]
+    run = VideoRun("smoke.mp4", 10.0, [PredictedEvent("smoke.mp4", 1, 2.5, 3.0, 5.5, 0.9)], frames)
+    report = write_json(build_report(evaluate(labels, [run])), tmp_path / "report.json")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["evaluate", "compare", "--report-a", str(report), "--report-b", str(report)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "runs" / "evaluation-compare" / "comparison.json").read_text())["metrics"]
 
 
 def test_images_with_an_impossible_view_size_fail_clearly(tmp_path):
