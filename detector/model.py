@@ -89,7 +89,9 @@ class DetectorSettings(BaseModel):
                                                        "takes in detect_batch; 1 runs them one by one. Each batch "
                                                        "size is a compiled model for OpenVINO (about 25 MB each at 4).")
     openvino_precision: Precision = Field("bf16", description="OpenVINO CPU precision: 'bf16' (about 2x faster where "
-                                                               "the CPU has it, same AP in the model card) or 'f32'.")
+                                                               "the CPU has it natively, AVX-512 BF16 or AMX; same AP "
+                                                               "in the model card; f32 elsewhere, with a warning) or "
+                                                               "'f32'.")
     second_look: SecondLookSettings = Field(default_factory=SecondLookSettings,
                                             description="Second look at person crops.")
 
