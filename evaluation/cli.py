@@ -146,6 +146,9 @@ def evaluate_images_command(
         help="Also run this model, with the same settings, on the same images, and print --model's AP50 minus its, "
              "per class, with a paired 95 % interval over the images (an interval holding 0 does not tell them "
              "apart).")] = None,
+    baseline_one_view: Annotated[bool, typer.Option(
+        help="Run --baseline with one view (no mirror, no extra sizes) whatever --mirror and --extra-size give "
+             "--model: a several-view candidate against a model as the detector ran it before.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the rows as JSON here.")] = None,
 ) -> None:
     """AP50, AP50-95, precision and recall per class on an image set, and cigarette box size against the labels.
@@ -158,8 +161,11 @@ def evaluate_images_command(
 
     try:
         settings = DetectorSettings(model=model, imgsz=imgsz, mirror=mirror, extra_sizes=extra_size or [], fusion=fusion)
+        baseline_settings = settings.model_copy(update={"model": baseline})
+        if baseline_one_view:
+            baseline_settings = baseline_settings.model_copy(update={"mirror": False, "extra_sizes": []})
         # the baseline first, so that a wrong path fails before the long run
-        against = evaluate_images(settings.model_copy(update={"model": baseline}), data) if baseline else None
+        against = evaluate_images(baseline_settings, data) if baseline else None
         result = evaluate_images(settings, data)
     except (FileNotFoundError, ValueError, ModelLoadError) as error:
         raise _fail(str(error)) from None
@@ -180,6 +186,7 @@ def evaluate_images_command(
                                         "classes": as_dicts(result.classes),
                                         "cigarette_box_scale": dataclasses.asdict(result.box_scale),
                                         "baseline": str(baseline) if baseline else None,
+                                        "baseline_views": len(baseline_settings.views()) if baseline else None,
                                         "ap50_minus_baseline": differences}, indent=2))
 
 

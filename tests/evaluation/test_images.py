@@ -230,6 +230,19 @@ def test_evaluate_images_against_a_baseline_gives_the_paired_difference(shared_d
     assert result.exit_code == 0, result.output
     baseline_row = next(r for r in json.loads(alone.read_text())["classes"] if r["name"] == CIGARETTE)
     assert cigarette["a"] == pytest.approx(baseline_row["ap50"], abs=1e-4)
+    # a candidate with the mirror view against the baseline run with one view: the baseline side is the one-view run
+    mirrored = tmp_path / "mirrored.json"
+    result = runner.invoke(app, ["evaluate", "images", "--data", str(data), "--model", str(shipped_model_path("openvino")),
+                                 "--mirror", "--baseline", str(shipped_model_path("openvino")), "--baseline-one-view",
+                                 "--json", str(mirrored)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(mirrored.read_text())
+    assert figures["mirror"] and figures["baseline_views"] == 1
+    against_one_view = figures["ap50_minus_baseline"][CIGARETTE]
+    assert against_one_view["a"] == pytest.approx(baseline_row["ap50"], abs=1e-4)
+    assert against_one_view["b"] == pytest.approx(next(r for r in figures["classes"] if r["name"] == CIGARETTE)["ap50"],
+                                                  abs=1e-4)
+    assert against_one_view["b"] != pytest.approx(against_one_view["a"], abs=1e-4)  # the two sides ran differently
     result = runner.invoke(app, ["evaluate", "images", "--data", str(data), "--baseline", str(tmp_path / "gone.pt")])
     assert result.exit_code == 2 and "gone.pt" in result.output
 
