@@ -13,8 +13,9 @@ from tests.support.images import read_image
 
 BACKENDS = ["openvino", "onnx", "pytorch"]
 SAMPLE = 40  # fixed images: the first ones (by name) of the held-out split that hold a cigarette
-# smokewatch-v17 finds 0.88 of these (centre inside a detected box, shipped threshold) on every backend with the 16 px border
-# (v7: 0.79, 0.84 without the border; v6: 0.84, v5: 0.70, v4: 0.63); a broken backend or export finds ~0.
+# smokewatch-v34 with the mirror view finds 0.98 of these (centre inside a detected box, shipped threshold) on every
+# backend with the 16 px border (v17 with one view: 0.88; v7: 0.79, 0.84 without the border; v6: 0.84, v5: 0.70,
+# v4: 0.63); a broken backend or export finds ~0.
 # Accuracy itself is measured on the full held-out splits in the model card.
 MIN_RECALL = 0.25
 
@@ -192,13 +193,18 @@ def test_the_border_surrounds_the_frame_and_boxes_map_back():
 
 
 def test_a_score_floor_adds_weaker_boxes_and_keeps_the_rest(shared_dir):
-    image = read_image(labeled_cigarettes(shared_dir)[0][0])
     settings = DetectorSettings(backend="pytorch")
-    shipped, floored = Detector(settings).detect(image), Detector(settings, score_floor=0.01).detect(image)
-    assert len(floored) > len(shipped) and floored.confidence.min() < settings.cigarette_conf
-    strong = floored[floored.confidence >= np.where(floored.class_id == 0, settings.person_conf, settings.cigarette_conf)]
-    assert len(strong) == len(shipped)
-    assert np.abs(np.sort(strong.xyxy, 0) - np.sort(shipped.xyxy, 0)).max() < 0.01
+    at_thresholds, with_floor = Detector(settings), Detector(settings, score_floor=0.01)
+    added = 0
+    for path, _ in labeled_cigarettes(shared_dir)[:4]:  # some pictures hold no weak box at all
+        image = read_image(path)
+        shipped, floored = at_thresholds.detect(image), with_floor.detect(image)
+        added += len(floored) - len(shipped)
+        strong = floored[floored.confidence >= np.where(floored.class_id == 0, settings.person_conf,
+                                                        settings.cigarette_conf)]
+        assert len(strong) == len(shipped)
+        assert np.abs(np.sort(strong.xyxy, 0) - np.sort(shipped.xyxy, 0)).max() < 0.01
+    assert added > 0
 
 
 def test_fusing_views_averages_agreed_boxes_and_keeps_lone_ones():
@@ -229,7 +235,8 @@ def test_mean_fusion_averages_over_all_views_and_counts_each_view_once():
 
 
 def test_views_are_the_input_sizes_times_the_mirror():
-    assert DetectorSettings(imgsz=512).views() == [(512, False)]
+    assert DetectorSettings(imgsz=512).views() == [(512, False), (512, True)]  # the mirror view is on by default
+    assert DetectorSettings(imgsz=512, mirror=False).views() == [(512, False)]
     assert DetectorSettings(imgsz=512, mirror=True, extra_sizes=[640, 512, 640]).views() == [
         (512, False), (512, True), (640, False), (640, True)]
     with pytest.raises(ValueError, match="extra_sizes must each be 64-1920 pixels, got \\[4000\\]"):
@@ -245,7 +252,8 @@ def test_several_views_fuse_what_each_view_finds_alone(shared_dir):
                        score_floor=0.01).detect(image)
     parts = []
     for size, flipped in [(512, False), (512, True), (640, False), (640, True)]:
-        view = Detector(DetectorSettings(backend="pytorch", imgsz=size, second_look=off), score_floor=0.0025).detect(
+        view = Detector(DetectorSettings(backend="pytorch", imgsz=size, mirror=False, second_look=off),
+                        score_floor=0.0025).detect(
             cv2.flip(image, 1) if flipped else image)
         xyxy = view.xyxy.copy()
         if flipped:

@@ -164,7 +164,7 @@ def test_the_detector_scores_as_ultralytics_validator_does_on_a_real_split(share
     from ultralytics import YOLO
 
     data = labeled_dataset_set(shared_dir, tmp_path / "somking", "smoking-somking/valid")
-    settings = DetectorSettings(backend="pytorch", model=shipped_model_path("pytorch"))
+    settings = DetectorSettings(backend="pytorch", model=shipped_model_path("pytorch"), mirror=False)  # one view, as theirs
     ours = next(row for row in evaluate_images(settings, data).classes if row.name == CIGARETTE)
     theirs = YOLO(str(settings.model)).val(data=str(data), imgsz=settings.imgsz, batch=8, conf=0.001, iou=settings.iou,
                                            plots=False, verbose=False, device="cpu", workers=0)
@@ -172,7 +172,7 @@ def test_the_detector_scores_as_ultralytics_validator_does_on_a_real_split(share
     assert ours.ap50 == pytest.approx(float(theirs.box.ap50[0]), abs=0.03)
     assert ours.ap50_95 == pytest.approx(float(theirs.box.ap[0]), abs=0.03)
     mirrored = evaluate_images(settings.model_copy(update={"mirror": True}), data).classes
-    assert next(row for row in mirrored if row.name == CIGARETTE).ap50 > ours.ap50  # 0.802 against 0.790 (model card)
+    assert next(row for row in mirrored if row.name == CIGARETTE).ap50 > ours.ap50  # v7: 0.802 against 0.790 (HISTORY)
 
 
 def test_bad_label_rows_and_missing_lists_are_named(tmp_path):
