@@ -20,8 +20,8 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".ts", ".webm"}
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Cameras file whose detector and camera settings are used.")]
 CameraOption = Annotated[str | None, typer.Option(help="Camera in --config whose settings every video uses (default: the first).")]
 ModelOption = Annotated[Path | None, typer.Option(help="Model (.pt, .onnx, OpenVINO folder); default: the config's or the shipped one.")]
-MirrorOption = Annotated[bool, typer.Option(help="Also run each image mirrored and fuse the views "
-                                                "(the detector's mirror setting).")]
+MirrorOption = Annotated[bool, typer.Option(help="Also run each image mirrored and fuse the views (the detector's "
+                                                "mirror setting, on as shipped; --no-mirror runs one view).")]
 ExtraSizeOption = Annotated[list[int] | None, typer.Option("--extra-size", help="Also run each image at this input size "
                                                           "and fuse the views (repeatable; the detector's extra_sizes).")]
 FusionOption = Annotated[Fusion, typer.Option(help="How several views' boxes are scored: 'max' or 'mean' "
@@ -139,7 +139,7 @@ def evaluate_images_command(
     data: Annotated[Path, typer.Option(help="YOLO data yaml, e.g. runs/data/heldout-cigarette-wpb75-test.yaml.")],
     model: ModelOption = None,
     imgsz: Annotated[int, typer.Option(help="Input size (default: the shipped model's).")] = SHIPPED_IMGSZ,
-    mirror: MirrorOption = False,
+    mirror: MirrorOption = DetectorSettings.model_fields["mirror"].default,
     extra_size: ExtraSizeOption = None,
     fusion: FusionOption = "max",
     baseline: Annotated[Path | None, typer.Option(
