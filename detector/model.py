@@ -104,6 +104,10 @@ class DetectorSettings(BaseModel):
             raise ValueError(f"extra_sizes must each be 64-1920 pixels, got {bad}")
         return sizes
 
+    def one_view(self) -> DetectorSettings:
+        """These settings with the first pass on ``imgsz`` alone: no mirror view, no extra sizes."""
+        return self.model_copy(update={"mirror": False, "extra_sizes": []})
+
     def views(self) -> list[tuple[int, bool]]:
         """The first pass's views as (input size, mirrored): ``imgsz`` straight first."""
         sizes = dict.fromkeys([self.imgsz, *self.extra_sizes])  # each size once, in order

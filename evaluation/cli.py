@@ -161,9 +161,7 @@ def evaluate_images_command(
 
     try:
         settings = DetectorSettings(model=model, imgsz=imgsz, mirror=mirror, extra_sizes=extra_size or [], fusion=fusion)
-        baseline_settings = settings.model_copy(update={"model": baseline})
-        if baseline_one_view:
-            baseline_settings = baseline_settings.model_copy(update={"mirror": False, "extra_sizes": []})
+        baseline_settings = (settings.one_view() if baseline_one_view else settings).model_copy(update={"model": baseline})
         # the baseline first, so that a wrong path fails before the long run
         against = evaluate_images(baseline_settings, data) if baseline else None
         result = evaluate_images(settings, data)
@@ -320,7 +318,7 @@ def bench(
     # one view, and the configured views (or, if that is one view, the mirror view), each against raw inference
     # of the inputs it builds
     several = settings if len(settings.views()) > 1 else settings.model_copy(update={"mirror": True})
-    latency = (detector_latency(frame, settings.model_copy(update={"mirror": False, "extra_sizes": []}), threads, weights=weights)
+    latency = (detector_latency(frame, settings.one_view(), threads, weights=weights)
                + detector_latency(frame, several, threads, weights=weights))
     typer.echo(f"{'backend':<15} {'views':>5} {'computes':>8} {'detect':>8} {'raw':>8} {'ratio':>6}")
     for row in latency:

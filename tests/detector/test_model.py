@@ -237,6 +237,7 @@ def test_mean_fusion_averages_over_all_views_and_counts_each_view_once():
 def test_views_are_the_input_sizes_times_the_mirror():
     assert DetectorSettings(imgsz=512).views() == [(512, False), (512, True)]  # the mirror view is on by default
     assert DetectorSettings(imgsz=512, mirror=False).views() == [(512, False)]
+    assert DetectorSettings(imgsz=512, extra_sizes=[640]).one_view().views() == [(512, False)]
     assert DetectorSettings(imgsz=512, mirror=True, extra_sizes=[640, 512, 640]).views() == [
         (512, False), (512, True), (640, False), (640, True)]
     with pytest.raises(ValueError, match="extra_sizes must each be 64-1920 pixels, got \\[4000\\]"):
